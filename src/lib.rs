@@ -1,0 +1,3 @@
+//! mcpi: Monte Carlo pi over MPI.
+pub mod kernel;
+pub mod rng;
