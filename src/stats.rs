@@ -1,0 +1,96 @@
+//! The estimate and its uncertainty, and the ipyparallel-style timings.
+
+/// z for a two-sided 95% normal interval.
+pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// pi estimated from `inside` hits among `samples` uniform points.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    pub pi: f64,
+    /// Standard error `4·sqrt(p(1-p)/n)` with `p = inside/samples`.
+    pub stderr: f64,
+    pub ci95_low: f64,
+    pub ci95_high: f64,
+    /// `|pi - π|`.
+    pub abs_error: f64,
+}
+
+impl Estimate {
+    pub fn new(inside: u64, samples: u64) -> Estimate {
+        assert!(samples > 0 && inside <= samples);
+        let n = samples as f64;
+        let p = inside as f64 / n;
+        let pi = 4.0 * p;
+        let stderr = 4.0 * (p * (1.0 - p) / n).sqrt();
+        Estimate {
+            pi,
+            stderr,
+            ci95_low: pi - Z95 * stderr,
+            ci95_high: pi + Z95 * stderr,
+            abs_error: (pi - std::f64::consts::PI).abs(),
+        }
+    }
+}
+
+/// Parallel timings, named as ipyparallel's `AsyncResult` names them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timings {
+    /// Controller wall time of the parallel section (`ar.elapsed`).
+    pub elapsed_s: f64,
+    /// Sum of the per-chunk compute times on the engines (`ar.serial_time`).
+    pub serial_s: f64,
+    /// Number of engines that took part.
+    pub engines: usize,
+}
+
+impl Timings {
+    /// `serial_time / elapsed`: how many engines' worth of work ran at once.
+    pub fn speedup(&self) -> f64 {
+        ratio(self.serial_s, self.elapsed_s)
+    }
+
+    /// `speedup / engines`.
+    pub fn efficiency(&self) -> f64 {
+        ratio(self.speedup(), self.engines as f64)
+    }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimate_of_a_known_count() {
+        let e = Estimate::new(785_398, 1_000_000);
+        assert_eq!(e.pi, 3.141592);
+        let p = 0.785398_f64;
+        assert!((e.stderr - 4.0 * (p * (1.0 - p) / 1e6).sqrt()).abs() < 1e-15);
+        assert!((e.stderr - 0.001642).abs() < 1e-6);
+        assert!(e.ci95_low < e.pi && e.pi < e.ci95_high);
+        assert!((e.ci95_high - e.ci95_low - 2.0 * Z95 * e.stderr).abs() < 1e-12);
+        assert!((e.abs_error - 6.535_897_93e-7).abs() < 1e-12);
+    }
+
+    #[test]
+    fn degenerate_counts_have_zero_error() {
+        assert_eq!(Estimate::new(1, 1).stderr, 0.0);
+        assert_eq!(Estimate::new(0, 5).pi, 0.0);
+    }
+
+    #[test]
+    fn speedup_and_efficiency() {
+        let t = Timings { elapsed_s: 2.0, serial_s: 6.0, engines: 4 };
+        assert_eq!(t.speedup(), 3.0);
+        assert_eq!(t.efficiency(), 0.75);
+        let zero = Timings { elapsed_s: 0.0, serial_s: 1.0, engines: 1 };
+        assert_eq!(zero.speedup(), 0.0);
+    }
+}
