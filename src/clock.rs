@@ -15,7 +15,9 @@ pub struct UtcTime {
 
 impl UtcTime {
     pub fn now() -> UtcTime {
-        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
         UtcTime::from_unix(since.as_secs() as i64)
     }
 
@@ -61,7 +63,10 @@ impl UtcTime {
 /// CPU time (user + system) consumed so far by this whole process, including
 /// any progress threads the MPI library runs.
 pub fn process_cpu_time() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant
     // every POSIX system with CPU-time clocks provides.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
@@ -78,9 +83,18 @@ mod tests {
     #[test]
     fn known_dates() {
         assert_eq!(UtcTime::from_unix(0).iso8601(), "1970-01-01T00:00:00Z");
-        assert_eq!(UtcTime::from_unix(951_782_400).iso8601(), "2000-02-29T00:00:00Z");
-        assert_eq!(UtcTime::from_unix(1_795_915_525).compact(), "20261129T012525Z");
-        assert_eq!(UtcTime::from_unix(4_107_542_399).iso8601(), "2100-02-28T23:59:59Z");
+        assert_eq!(
+            UtcTime::from_unix(951_782_400).iso8601(),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            UtcTime::from_unix(1_795_915_525).compact(),
+            "20261129T012525Z"
+        );
+        assert_eq!(
+            UtcTime::from_unix(4_107_542_399).iso8601(),
+            "2100-02-28T23:59:59Z"
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
         return Err("expected a number such as 100000000, 1e8, 2.5e9 or 100M".into());
     }
     if s.starts_with('-') {
-        return Err(format!("'{text}' is negative; the count must be at least 1"));
+        return Err(format!(
+            "'{text}' is negative; the count must be at least 1"
+        ));
     }
     let s = s.strip_prefix('+').unwrap_or(s).replace('_', "");
 
@@ -43,7 +45,10 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
     }
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     if int_part.is_empty() && frac_part.is_empty()
-        || !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit())
+        || !int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .all(|b| b.is_ascii_digit())
     {
         return Err(junk(text));
     }
@@ -62,11 +67,14 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
     let mut value: u128 = digits.parse().map_err(|_| overflow())?;
     if scale >= 0 {
         for _ in 0..scale {
-            value = value.checked_mul(10).filter(|v| *v <= u128::from(u64::MAX)).ok_or_else(overflow)?;
+            value = value
+                .checked_mul(10)
+                .filter(|v| *v <= u128::from(u64::MAX))
+                .ok_or_else(overflow)?;
         }
     } else {
         for _ in 0..-scale {
-            if value % 10 != 0 {
+            if !value.is_multiple_of(10) {
                 return Err(format!("'{text}' is not a whole number of samples"));
             }
             value /= 10;

@@ -29,7 +29,7 @@ pub struct ChunkPlan {
 }
 
 /// Most chunks a run may have: each chunk costs a row of bookkeeping.
-pub const MAX_CHUNKS: u64 = 10_000_000;
+pub const MAX_CHUNKS: u64 = 1_000_000;
 
 impl ChunkPlan {
     pub fn new(samples: u64, chunks: u64) -> Result<ChunkPlan, String> {
@@ -42,7 +42,9 @@ impl ChunkPlan {
             ));
         }
         if chunks > MAX_CHUNKS {
-            return Err(format!("--chunks {chunks} is more than the maximum of {MAX_CHUNKS}"));
+            return Err(format!(
+                "--chunks {chunks} is more than the maximum of {MAX_CHUNKS}"
+            ));
         }
         Ok(ChunkPlan { samples, chunks })
     }
@@ -68,7 +70,13 @@ mod tests {
         let plan = ChunkPlan::new(1003, 10).unwrap();
         let lens: Vec<u64> = (0..10).map(|c| plan.chunk_len(c)).collect();
         assert_eq!(lens, [101, 101, 101, 100, 100, 100, 100, 100, 100, 100]);
-        for (samples, chunks) in [(1, 1), (7, 7), (100_000_000, 100), (u64::MAX, 3), (99, 1000)] {
+        for (samples, chunks) in [
+            (1, 1),
+            (7, 7),
+            (100_000_000, 100),
+            (u64::MAX, 3),
+            (99, 1000),
+        ] {
             if let Ok(plan) = ChunkPlan::new(samples, chunks) {
                 let sum: u128 = (0..chunks).map(|c| u128::from(plan.chunk_len(c))).sum();
                 assert_eq!(sum, u128::from(samples));
@@ -90,7 +98,11 @@ mod tests {
     #[test]
     fn rejects_impossible_plans() {
         assert!(ChunkPlan::new(10, 0).unwrap_err().contains("at least 1"));
-        assert!(ChunkPlan::new(10, 11).unwrap_err().contains("more than --samples"));
-        assert!(ChunkPlan::new(u64::MAX, MAX_CHUNKS + 1).unwrap_err().contains("maximum"));
+        assert!(ChunkPlan::new(10, 11)
+            .unwrap_err()
+            .contains("more than --samples"));
+        assert!(ChunkPlan::new(u64::MAX, MAX_CHUNKS + 1)
+            .unwrap_err()
+            .contains("maximum"));
     }
 }

@@ -22,7 +22,13 @@ impl Dispatcher {
     /// A dispatcher for `chunks` chunks over `engines` engine slots.
     pub fn new(chunks: u64, engines: usize, window: usize) -> Dispatcher {
         assert!(window >= 1);
-        Dispatcher { next: 0, chunks, window, in_flight: vec![0; engines], done: 0 }
+        Dispatcher {
+            next: 0,
+            chunks,
+            window,
+            in_flight: vec![0; engines],
+            done: 0,
+        }
     }
 
     /// Fills every listed engine's window: the first assignments, as
@@ -41,7 +47,10 @@ impl Dispatcher {
 
     /// Records that `engine` finished a chunk; returns its next chunk, if any.
     pub fn finished(&mut self, engine: usize) -> Option<u64> {
-        assert!(self.in_flight[engine] > 0, "engine slot {engine} had no chunk in flight");
+        assert!(
+            self.in_flight[engine] > 0,
+            "engine slot {engine} had no chunk in flight"
+        );
         self.in_flight[engine] -= 1;
         self.done += 1;
         self.assign(engine)
@@ -93,12 +102,24 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(spins: u32, yields: u32, min_sleep: Duration, max_sleep: Duration) -> Backoff {
-        Backoff { polls: 0, sleep: min_sleep, spins, yields, min_sleep, max_sleep }
+        Backoff {
+            polls: 0,
+            sleep: min_sleep,
+            spins,
+            yields,
+            min_sleep,
+            max_sleep,
+        }
     }
 
     /// The policy used by the controller and idle engines.
     pub fn for_waiting() -> Backoff {
-        Backoff::new(64, 16, Duration::from_micros(20), Duration::from_micros(500))
+        Backoff::new(
+            64,
+            16,
+            Duration::from_micros(20),
+            Duration::from_micros(500),
+        )
     }
 
     /// The next pause after an unsuccessful poll.

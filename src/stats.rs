@@ -69,14 +69,13 @@ mod tests {
 
     #[test]
     fn estimate_of_a_known_count() {
-        let e = Estimate::new(785_398, 1_000_000);
-        assert_eq!(e.pi, 3.141592);
-        let p = 0.785398_f64;
-        assert!((e.stderr - 4.0 * (p * (1.0 - p) / 1e6).sqrt()).abs() < 1e-15);
-        assert!((e.stderr - 0.001642).abs() < 1e-6);
-        assert!(e.ci95_low < e.pi && e.pi < e.ci95_high);
-        assert!((e.ci95_high - e.ci95_low - 2.0 * Z95 * e.stderr).abs() < 1e-12);
-        assert!((e.abs_error - 6.535_897_93e-7).abs() < 1e-12);
+        let e = Estimate::new(750_000, 1_000_000);
+        assert_eq!(e.pi, 3.0);
+        // 4·sqrt(0.75·0.25/1e6)
+        assert!((e.stderr - 0.001_732_050_807_568_877).abs() < 1e-15);
+        assert!((e.ci95_low - (3.0 - Z95 * e.stderr)).abs() < 1e-15);
+        assert!((e.ci95_high - (3.0 + Z95 * e.stderr)).abs() < 1e-15);
+        assert!((e.abs_error - (std::f64::consts::PI - 3.0)).abs() < 1e-15);
     }
 
     #[test]
@@ -87,10 +86,18 @@ mod tests {
 
     #[test]
     fn speedup_and_efficiency() {
-        let t = Timings { elapsed_s: 2.0, serial_s: 6.0, engines: 4 };
+        let t = Timings {
+            elapsed_s: 2.0,
+            serial_s: 6.0,
+            engines: 4,
+        };
         assert_eq!(t.speedup(), 3.0);
         assert_eq!(t.efficiency(), 0.75);
-        let zero = Timings { elapsed_s: 0.0, serial_s: 1.0, engines: 1 };
+        let zero = Timings {
+            elapsed_s: 0.0,
+            serial_s: 1.0,
+            engines: 1,
+        };
         assert_eq!(zero.speedup(), 0.0);
     }
 }

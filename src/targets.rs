@@ -26,7 +26,10 @@ pub fn select(spec: &str, engines: usize) -> Result<Vec<usize>, String> {
         }
     }
     if ids.is_empty() {
-        return Err(format!("--targets {spec} selects no engine ({})", describe(engines)));
+        return Err(format!(
+            "--targets {spec} selects no engine ({})",
+            describe(engines)
+        ));
     }
     ids.sort_unstable();
     if let Some(pair) = ids.windows(2).find(|w| w[0] == w[1]) {

@@ -1,0 +1,264 @@
+//! The program: rank 0 decides, every rank runs the job, rank 0 reports.
+//!
+//! Bad input is caught on rank 0 before any work and the verdict is broadcast,
+//! so every rank exits cleanly with one message printed once.
+
+use crate::cli::{Cli, Job, Mode};
+use crate::clock::UtcTime;
+use crate::cluster::{Cluster, Outcome};
+use crate::kernel::Kernel;
+use crate::record::{tally_engines, EngineRow, RunRecord, Summary};
+use crate::report::{self, Console, Progress};
+use crate::stats::{Estimate, Timings};
+use crate::{h5, output, rng};
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Exit status for bad input (as clap uses).
+const EXIT_USAGE: i32 = 2;
+/// Exit status when the results cannot be written.
+const EXIT_FAILURE: i32 = 1;
+
+/// What rank 0 tells everyone before any work.
+#[derive(Serialize, Deserialize)]
+enum Verdict {
+    Run(Job),
+    Exit(i32),
+}
+
+/// What only rank 0 needs to finish the run.
+struct Controller {
+    cli: Cli,
+    output: PathBuf,
+    console: Console,
+}
+
+/// Who this process is and what it runs on (gathered on rank 0 at the end).
+#[derive(Serialize, Deserialize)]
+struct Identity {
+    pid: u32,
+    host: String,
+    kernel: String,
+}
+
+/// Runs mcpi on this rank and returns the process exit status.
+pub fn main() -> i32 {
+    let launched = Instant::now();
+    let cluster = match Cluster::init() {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            eprintln!("mcpi: error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let (verdict, controller) = if cluster.is_root() {
+        let (verdict, controller) = decide(&cluster);
+        (Some(verdict), controller)
+    } else {
+        (None, None)
+    };
+    let bytes = cluster.agree(verdict.map(|v| serde_json::to_vec(&v).expect("serialisable")));
+    let job = match serde_json::from_slice(&bytes).expect("rank 0 sent a verdict") {
+        Verdict::Run(job) => job,
+        Verdict::Exit(code) => return code,
+    };
+
+    // Each engine takes its own CPU's best kernel unless MCPI_KERNEL (checked on
+    // rank 0) names one; all give identical counts.
+    let kernel = job
+        .kernel
+        .as_deref()
+        .and_then(|name| Kernel::select(Some(name)).ok())
+        .unwrap_or_else(Kernel::best);
+    cluster.barrier();
+    let startup_s = launched.elapsed().as_secs_f64();
+
+    let outcome = match (job.mode, &controller) {
+        (Mode::Direct, _) => cluster.run_direct(&job, kernel),
+        (Mode::Balanced, Some(c)) => {
+            c.console
+                .info(&report::ready_line(cluster.engines(), &job.targets));
+            let mut progress = Progress::new(c.cli.progress, c.cli.quiet, job.chunks);
+            let outcome = cluster.run_balanced(&job, kernel, &mut |done| progress.update(done));
+            progress.finish();
+            outcome
+        }
+        (Mode::Balanced, None) => cluster.run_balanced(&job, kernel, &mut |_| {}),
+    };
+    let me = Identity {
+        pid: std::process::id(),
+        host: Cluster::processor_name(),
+        kernel: kernel.name().to_string(),
+    };
+    let identities = cluster.gather_bytes(&serde_json::to_vec(&me).expect("serialisable"));
+    match (controller, outcome, identities) {
+        (Some(c), Some(outcome), Some(ids)) => finish(&cluster, &c, &job, outcome, &ids, startup_s),
+        _ => 0,
+    }
+}
+
+/// Rank 0: parses and checks everything before any work starts.
+fn decide(cluster: &Cluster) -> (Verdict, Option<Controller>) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return (Verdict::Exit(e.exit_code()), None);
+        }
+    };
+    let refuse = |message: String| {
+        eprintln!("mcpi: error: {message}");
+        (Verdict::Exit(EXIT_USAGE), None)
+    };
+    let kernel_override = std::env::var("MCPI_KERNEL").ok().filter(|k| !k.is_empty());
+    if let Err(e) = Kernel::select(kernel_override.as_deref()) {
+        return refuse(e);
+    }
+    let job = match cli.job(cluster.engines(), kernel_override) {
+        Ok(job) => job,
+        Err(e) => return refuse(e),
+    };
+    let output = cli.output.clone().unwrap_or_else(|| {
+        let slurm_job = std::env::var("SLURM_JOB_ID").ok();
+        output::default_path(
+            job.mode.name(),
+            cluster.size() as u32,
+            UtcTime::now(),
+            slurm_job.as_deref(),
+        )
+    });
+    if let Err(e) = output::preflight(&output, cli.force) {
+        return refuse(e);
+    }
+    let console = Console {
+        json: cli.json,
+        quiet: cli.quiet,
+    };
+    (
+        Verdict::Run(job),
+        Some(Controller {
+            cli,
+            output,
+            console,
+        }),
+    )
+}
+
+/// Rank 0: assembles the record, writes the results file and reports.
+fn finish(
+    cluster: &Cluster,
+    c: &Controller,
+    job: &Job,
+    outcome: Outcome,
+    identities: &[Vec<u8>],
+    startup_s: f64,
+) -> i32 {
+    let record = assemble(cluster, c, job, outcome, identities, startup_s);
+    if let Err(e) = h5::write(&record, &c.output, c.cli.force) {
+        eprintln!("mcpi: error: {e}");
+        return EXIT_FAILURE;
+    }
+    if job.mode == Mode::Direct {
+        c.console
+            .info(&report::stdout_lines(&record.engines, &job.targets));
+    }
+    if c.cli.json {
+        println!("{}", record.to_json());
+    } else {
+        c.console.info(&report::summary(&record));
+    }
+    0
+}
+
+fn assemble(
+    cluster: &Cluster,
+    c: &Controller,
+    job: &Job,
+    outcome: Outcome,
+    identities: &[Vec<u8>],
+    startup_s: f64,
+) -> RunRecord {
+    let identity = |rank: usize| -> Identity {
+        serde_json::from_slice(&identities[rank]).expect("every rank sent its identity")
+    };
+    let mut engines: Vec<EngineRow> = (0..cluster.engines() as u32)
+        .map(|engine_id| {
+            let rank = cluster.engine_rank(engine_id);
+            let id = identity(rank as usize);
+            EngineRow {
+                engine_id,
+                rank,
+                pid: id.pid,
+                host: id.host.parse().unwrap_or_default(),
+                kernel: id.kernel.parse().unwrap_or_default(),
+                chunks: 0,
+                samples: 0,
+                inside: 0,
+                busy_s: 0.0,
+            }
+        })
+        .collect();
+    tally_engines(&mut engines, &outcome.chunks);
+
+    let inside = outcome.chunks.iter().map(|c| c.inside).sum();
+    let estimate = Estimate::new(inside, job.samples);
+    let timings = Timings {
+        elapsed_s: outcome.elapsed.as_secs_f64(),
+        serial_s: outcome.chunks.iter().map(|c| c.compute_s).sum(),
+        engines: job.targets.len(),
+    };
+    let mut kernels: Vec<&str> = engines
+        .iter()
+        .filter(|e| job.targets.contains(&e.engine_id))
+        .map(|e| e.kernel.as_str())
+        .collect();
+    kernels.sort_unstable();
+    kernels.dedup();
+    let controller_cpu_s = outcome.controller_cpu.as_secs_f64();
+    let summary = Summary {
+        mode: job.mode.name().into(),
+        ranks: cluster.size() as u32,
+        engines: cluster.engines() as u32,
+        targets: job.targets.clone(),
+        samples: job.samples,
+        chunks: job.chunks,
+        seed: job.seed,
+        rng: rng::RNG_NAME.into(),
+        kernel: kernels.join(","),
+        inside,
+        pi: estimate.pi,
+        stderr: estimate.stderr,
+        ci95_low: estimate.ci95_low,
+        ci95_high: estimate.ci95_high,
+        abs_error: estimate.abs_error,
+        elapsed_s: timings.elapsed_s,
+        serial_s: timings.serial_s,
+        startup_s,
+        speedup: timings.speedup(),
+        efficiency: timings.efficiency(),
+        controller_cpu_s,
+        controller_cpu_share: if timings.elapsed_s > 0.0 {
+            controller_cpu_s / timings.elapsed_s
+        } else {
+            0.0
+        },
+        window: if job.mode == Mode::Balanced {
+            job.window
+        } else {
+            0
+        },
+        output: c.output.display().to_string(),
+        mcpi_version: env!("CARGO_PKG_VERSION").into(),
+        created_utc: UtcTime::now().iso8601(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        mpi_library: Cluster::library_version(),
+        slurm_job_id: std::env::var("SLURM_JOB_ID").ok(),
+    };
+    RunRecord {
+        summary,
+        engines,
+        chunks: outcome.chunks,
+    }
+}

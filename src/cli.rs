@@ -1,0 +1,233 @@
+//! The command line: options, `--help`, and their validation into a [`Job`].
+
+use crate::count::parse_count;
+use crate::plan::ChunkPlan;
+use crate::schedule::DEFAULT_WINDOW;
+use clap::{Parser, ValueEnum};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The seed used when `--seed` is not given.
+pub const DEFAULT_SEED: u64 = 20_260_101;
+
+const AFTER_HELP: &str = "\
+Roles:
+  Rank 0 is the controller and scheduler; ranks 1..N-1 are the engines, with
+  engine ids 0..N-2 (the tutorial's rc.ids). Run alone (or with -n 1), rank 0
+  computes every chunk itself: the serial baseline.
+
+Reproducibility:
+  Each chunk has its own random streams derived from (--seed, chunk index), so
+  a (--seed, --samples, --chunks) triple gives the same inside count in both
+  modes, with any number of ranks, any --targets and any schedule.
+
+Environment:
+  MCPI_KERNEL    force a sampling kernel (see the summary's 'kernel' line)
+  SLURM_JOB_ID   added to the default output name when set
+
+Examples:
+  mpirun -n 4 mcpi                          balanced mode, 3 engines, 1e8 points
+  mpirun -n 4 mcpi --mode direct            every engine takes a static share
+  mpirun -n 4 mcpi --mode direct --targets :-1
+                                            all engines but the last
+  mpirun -n 3 mcpi --samples 1e9 --chunks 1000 --json
+  srun --mpi=pmi2 mcpi --mode balanced      inside a Slurm allocation
+  mcpi --samples 1e8                        one process: the serial baseline";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mcpi",
+    version,
+    about = "Monte Carlo estimate of pi on MPI: the IPython.parallel tutorial's \
+             direct and load-balanced interfaces, with timings written to HDF5.",
+    long_about = None,
+    after_help = AFTER_HELP,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// How chunks reach the engines: 'balanced' hands the next chunk to
+    /// whichever engine is free (load-balanced view); 'direct' gives each
+    /// engine a fixed contiguous share (direct view).
+    #[arg(long, value_enum, default_value_t = Mode::Balanced)]
+    pub mode: Mode,
+
+    /// Total number of random points: 100000000, 1e8, 2.5e9, 100M, 1G, 1_000_000.
+    #[arg(long, short = 'n', value_name = "N", default_value = "100000000", value_parser = parse_count)]
+    pub samples: u64,
+
+    /// Number of chunks the points are split into, exactly (the first N mod K
+    /// chunks get one point more).
+    #[arg(long, short = 'k', value_name = "K", default_value = "100", value_parser = parse_count)]
+    pub chunks: u64,
+
+    /// Seed of all random streams (any u64).
+    #[arg(long, short = 's', value_name = "S", default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+
+    /// Engines that work, in Python index syntax over engine ids: ':-1', '1:',
+    /// '::2', '0,2', '3' [default: all]
+    #[arg(long, short = 't', value_name = "SLICE", allow_hyphen_values = true)]
+    pub targets: Option<String>,
+
+    /// Results file [default: results/mcpi-<mode>-<N>r-<UTC time>[-j<SLURM_JOB_ID>].h5]
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Overwrite --output if it exists (otherwise an existing file is never touched).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the summary as one JSON object on stdout (other lines go to stderr).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print nothing but errors (and the JSON object with --json).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Live progress of balanced mode on stderr: 'auto' draws a bar on a
+    /// terminal and plain lines otherwise; 'always' draws the bar even when
+    /// stderr is a pipe (as under mpirun); 'never' shows nothing.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+
+    /// Balanced mode: chunks in flight per engine (one computing, the rest
+    /// queued so the engine never waits for the controller).
+    #[arg(long, value_name = "W", default_value_t = DEFAULT_WINDOW as u32,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub window: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub enum Mode {
+    Balanced,
+    Direct,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Balanced => "balanced",
+            Mode::Direct => "direct",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Always,
+    Never,
+}
+
+/// What every rank needs to know to take part, as agreed on rank 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub mode: Mode,
+    pub samples: u64,
+    pub chunks: u64,
+    pub seed: u64,
+    /// Engine ids that work, ascending.
+    pub targets: Vec<u32>,
+    pub window: u32,
+    /// `MCPI_KERNEL` as validated on rank 0, for every engine to honour.
+    pub kernel: Option<String>,
+}
+
+impl Job {
+    pub fn plan(&self) -> ChunkPlan {
+        ChunkPlan {
+            samples: self.samples,
+            chunks: self.chunks,
+        }
+    }
+}
+
+impl Cli {
+    /// Validates the options that need no file system, for `engines` engines.
+    pub fn job(&self, engines: usize, kernel: Option<String>) -> Result<Job, String> {
+        ChunkPlan::new(self.samples, self.chunks)?;
+        let targets = match &self.targets {
+            None => (0..engines as u32).collect(),
+            Some(spec) => crate::targets::select(spec, engines)?
+                .into_iter()
+                .map(|id| id as u32)
+                .collect(),
+        };
+        Ok(Job {
+            mode: self.mode,
+            samples: self.samples,
+            chunks: self.chunks,
+            seed: self.seed,
+            targets,
+            window: self.window,
+            kernel,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("mcpi").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_are_the_tutorials() {
+        let job = parse(&[]).unwrap().job(3, None).unwrap();
+        assert_eq!(job.mode, Mode::Balanced);
+        assert_eq!((job.samples, job.chunks), (100_000_000, 100));
+        assert_eq!(job.seed, DEFAULT_SEED);
+        assert_eq!(job.targets, [0, 1, 2]);
+        assert_eq!(job.window, 2);
+    }
+
+    #[test]
+    fn options_reach_the_job() {
+        let cli = parse(&[
+            "--mode",
+            "direct",
+            "-n",
+            "2.5e9",
+            "--chunks",
+            "1k",
+            "--targets",
+            ":-1",
+        ]);
+        let job = cli.unwrap().job(4, Some("scalar".into())).unwrap();
+        assert_eq!(job.mode, Mode::Direct);
+        assert_eq!((job.samples, job.chunks), (2_500_000_000, 1000));
+        assert_eq!(job.targets, [0, 1, 2]);
+        assert_eq!(job.kernel.as_deref(), Some("scalar"));
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        for args in [
+            &["--samples", "0"][..],
+            &["--samples", "1.5"],
+            &["--chunks", "0"],
+            &["--seed", "-1"],
+            &["--mode", "fast"],
+            &["--window", "0"],
+            &["--progress", "sometimes"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+        let cli = parse(&["--samples", "10", "--chunks", "11"]).unwrap();
+        assert!(cli
+            .job(3, None)
+            .unwrap_err()
+            .contains("more than --samples"));
+        let cli = parse(&["--targets", ":-1"]).unwrap();
+        assert!(cli.job(1, None).unwrap_err().contains("selects no engine"));
+    }
+}

@@ -1,0 +1,232 @@
+//! What a person sees: the `[stdout:k]` lines, live progress and the summary.
+
+use crate::cli::ProgressMode;
+use crate::record::{EngineRow, RunRecord};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::time::Instant;
+
+/// Where informational lines go: stdout, or stderr when stdout carries JSON.
+#[derive(Clone, Copy, Debug)]
+pub struct Console {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl Console {
+    pub fn info(&self, text: &str) {
+        match (self.quiet, self.json) {
+            (true, _) => {}
+            (false, true) => eprintln!("{text}"),
+            (false, false) => println!("{text}"),
+        }
+    }
+}
+
+/// The tutorial's `%px print(os.getpid())`: one `[stdout:k] PID` line per
+/// targeted engine, in engine order.
+pub fn stdout_lines(engines: &[EngineRow], targets: &[u32]) -> String {
+    engines
+        .iter()
+        .filter(|e| targets.contains(&e.engine_id))
+        .map(|e| format!("[stdout:{}] {}", e.engine_id, e.pid))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The human summary (ipyparallel's `AsyncResult` attributes and more).
+pub fn summary(record: &RunRecord) -> String {
+    let s = &record.summary;
+    let sigmas = if s.stderr > 0.0 {
+        s.abs_error / s.stderr
+    } else {
+        0.0
+    };
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| {
+        let _ = writeln!(out, "{label:<13}{value}");
+    };
+    line(
+        "engines",
+        format!("{} (targets {})", s.engines, id_list(&s.targets)),
+    );
+    line(
+        "elapsed",
+        format!(
+            "{:.4} s  (controller wall time of the parallel section)",
+            s.elapsed_s
+        ),
+    );
+    line(
+        "serial_time",
+        format!("{:.4} s  (sum of chunk compute times)", s.serial_s),
+    );
+    line(
+        "speedup",
+        format!(
+            "{:.2}x  (efficiency {:.1}%)",
+            s.speedup,
+            100.0 * s.efficiency
+        ),
+    );
+    line(
+        "startup",
+        format!("{:.4} s  (MPI init to job start)", s.startup_s),
+    );
+    line(
+        "controller",
+        format!(
+            "{:.4} s CPU ({:.1}% of elapsed)",
+            s.controller_cpu_s,
+            100.0 * s.controller_cpu_share
+        ),
+    );
+    line(
+        "samples",
+        format!(
+            "{} in {} chunks, seed {}, rng {}, kernel {}",
+            s.samples, s.chunks, s.seed, s.rng, s.kernel
+        ),
+    );
+    line("inside", s.inside.to_string());
+    line(
+        "pi",
+        format!("{:.8} ± {:.8} (standard error)", s.pi, s.stderr),
+    );
+    line("95% CI", format!("[{:.8}, {:.8}]", s.ci95_low, s.ci95_high));
+    line("|pi - π|", format!("{:.3e} ({sigmas:.2} σ)", s.abs_error));
+    line("results", s.output.clone());
+    out.pop();
+    out
+}
+
+/// Balanced mode's first line: the engines are up.
+pub fn ready_line(engines: usize, targets: &[u32]) -> String {
+    let plural = if engines == 1 { "" } else { "s" };
+    format!(
+        "ready: {engines} engine{plural}, targets {}",
+        id_list(targets)
+    )
+}
+
+/// `0,1,2` for a list of ids.
+pub fn id_list(ids: &[u32]) -> String {
+    ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// Live progress of balanced mode on stderr.
+pub struct Progress {
+    view: View,
+    total: u64,
+    start: Instant,
+    /// Last tenth of the work a plain line was printed for.
+    last_tenth: u64,
+}
+
+enum View {
+    Hidden,
+    Bar(ProgressBar),
+    Lines,
+}
+
+impl Progress {
+    pub fn new(mode: ProgressMode, quiet: bool, total: u64) -> Progress {
+        let bar = |target| {
+            let bar = ProgressBar::with_draw_target(Some(total), target);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} chunks  {elapsed_precise}  eta {eta}",
+                )
+                .expect("a valid template"),
+            );
+            View::Bar(bar)
+        };
+        let view = match (quiet, mode, std::io::stderr().is_terminal()) {
+            (true, _, _) | (_, ProgressMode::Never, _) => View::Hidden,
+            (_, ProgressMode::Auto, true) => bar(ProgressDrawTarget::stderr()),
+            (_, ProgressMode::Auto, false) => View::Lines,
+            (_, ProgressMode::Always, _) => bar(ProgressDrawTarget::term_like_with_hz(
+                Box::new(console::Term::stderr()),
+                10,
+            )),
+        };
+        Progress {
+            view,
+            total,
+            start: Instant::now(),
+            last_tenth: 0,
+        }
+    }
+
+    /// `done` of the chunks are complete.
+    pub fn update(&mut self, done: u64) {
+        match &self.view {
+            View::Hidden => {}
+            View::Bar(bar) => bar.set_position(done),
+            View::Lines => {
+                let tenth = tenths(done, self.total);
+                if tenth > self.last_tenth {
+                    self.last_tenth = tenth;
+                    eprintln!(
+                        "progress {done}/{} chunks {:.2} s",
+                        self.total,
+                        self.start.elapsed().as_secs_f64()
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let View::Bar(bar) = &self.view {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// How many whole tenths of `total` `done` is.
+fn tenths(done: u64, total: u64) -> u64 {
+    (u128::from(done) * 10 / u128::from(total.max(1))) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_progress_prints_at_most_every_tenth() {
+        let printed: Vec<u64> = (1..=100u64)
+            .scan(0, |last, done| {
+                let t = tenths(done, 100);
+                let new = t > *last;
+                *last = t.max(*last);
+                Some(new.then_some(done))
+            })
+            .flatten()
+            .collect();
+        assert_eq!(printed, [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+        assert_eq!(tenths(3, 3), 10);
+        assert_eq!(tenths(1, 3), 3);
+    }
+
+    #[test]
+    fn stdout_lines_follow_engine_order_and_targets() {
+        let engine = |id: u32, pid: u32| EngineRow {
+            engine_id: id,
+            rank: id + 1,
+            pid,
+            host: "h".parse().unwrap(),
+            kernel: "scalar".parse().unwrap(),
+            chunks: 0,
+            samples: 0,
+            inside: 0,
+            busy_s: 0.0,
+        };
+        let engines = [engine(0, 11), engine(1, 12), engine(2, 13)];
+        assert_eq!(
+            stdout_lines(&engines, &[0, 1]),
+            "[stdout:0] 11\n[stdout:1] 12"
+        );
+    }
+}
