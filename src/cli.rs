@@ -52,16 +52,16 @@ pub struct Cli {
     pub mode: Mode,
 
     /// Total number of random points: 100000000, 1e8, 2.5e9, 100M, 1G, 1_000_000.
-    #[arg(long, short = 'n', value_name = "N", default_value = "100000000", value_parser = parse_count)]
+    #[arg(long, short = 'n', value_name = "N", default_value = "100000000", value_parser = parse_count, allow_hyphen_values = true)]
     pub samples: u64,
 
     /// Number of chunks the points are split into, exactly (the first N mod K
     /// chunks get one point more).
-    #[arg(long, short = 'k', value_name = "K", default_value = "100", value_parser = parse_count)]
+    #[arg(long, short = 'k', value_name = "K", default_value = "100", value_parser = parse_count, allow_hyphen_values = true)]
     pub chunks: u64,
 
     /// Seed of all random streams (any u64).
-    #[arg(long, short = 's', value_name = "S", default_value_t = DEFAULT_SEED)]
+    #[arg(long, short = 's', value_name = "S", default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
     pub seed: u64,
 
     /// Engines that work, in Python index syntax over engine ids: ':-1', '1:',

@@ -116,6 +116,15 @@ impl Cluster {
         }
     }
 
+    /// The engine id of `rank`; `None` for the controller of a multi-rank run.
+    pub fn engine_of_rank(&self, rank: usize) -> Option<u32> {
+        match (self.size(), rank) {
+            (1, _) => Some(0),
+            (_, 0) => None,
+            (_, r) => Some(r as u32 - 1),
+        }
+    }
+
     /// `MPI_Get_library_version`, first line, whitespace collapsed.
     pub fn library_version() -> String {
         let full = mpi::environment::library_version().unwrap_or_default();
@@ -182,10 +191,10 @@ impl Cluster {
         let cpu = process_cpu_time();
         // The chunks rank `r` computes.
         let share_of = |rank: usize| -> std::ops::Range<u64> {
-            let engine = if self.size() == 1 { 0 } else { rank as u32 - 1 };
-            match job.targets.iter().position(|&t| t == engine) {
-                Some(index) if self.size() == 1 || rank != 0 => plan.share(workers, index as u64),
-                _ => 0..0,
+            let engine = self.engine_of_rank(rank);
+            match job.targets.iter().position(|&t| Some(t) == engine) {
+                Some(index) => plan.share(workers, index as u64),
+                None => 0..0,
             }
         };
         let mine: Vec<u64> = share_of(self.rank())

@@ -1,0 +1,129 @@
+//! Running the real `mcpi` binary under the real `mpirun`.
+#![allow(dead_code)] // each test crate uses its own subset
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Nothing may hang: a run that takes longer is killed and fails the test.
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+
+pub struct Run {
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(&self) -> &Self {
+        assert_eq!(
+            self.status,
+            Some(0),
+            "mcpi failed:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        self.ok();
+        let lines: Vec<&str> = self.stdout.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "--json must print one line:\n{}",
+            self.stdout
+        );
+        serde_json::from_str(lines[0]).expect("valid JSON")
+    }
+
+    /// Lines of stderr that carry an error message.
+    pub fn error_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.contains("error"))
+            .collect()
+    }
+}
+
+fn is_open_mpi() -> bool {
+    static OPEN_MPI: OnceLock<bool> = OnceLock::new();
+    *OPEN_MPI.get_or_init(|| {
+        Command::new("mpirun")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("Open MPI"))
+            .unwrap_or(false)
+    })
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mcpi-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `mpirun -n <ranks> mcpi <args>` in `dir` (`ranks == 0`: no mpirun at all).
+pub fn mcpi_in(dir: &Path, ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let exe = env!("CARGO_BIN_EXE_mcpi");
+    let mut cmd = if ranks == 0 {
+        Command::new(exe)
+    } else {
+        let mut cmd = Command::new("mpirun");
+        if is_open_mpi() {
+            cmd.arg("--oversubscribe");
+        }
+        cmd.args(["-n", &ranks.to_string(), exe]);
+        cmd
+    };
+    cmd.args(args)
+        .current_dir(dir)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env_remove("MCPI_KERNEL")
+        .env_remove("SLURM_JOB_ID")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .expect("mpirun and the mcpi binary can be started");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        out.read_to_string(&mut s).unwrap();
+        s
+    });
+    let mut stderr = String::new();
+    let err_reader = std::thread::spawn(move || {
+        err.read_to_string(&mut stderr).unwrap();
+        stderr
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            panic!("mcpi {args:?} on {ranks} ranks hung for {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status: status.code(),
+        stdout: reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+pub fn mcpi(ranks: usize, args: &[&str]) -> Run {
+    mcpi_in(&std::env::temp_dir(), ranks, args, &[])
+}

@@ -1,0 +1,310 @@
+//! End-to-end runs of the real binary under real `mpirun -n 1..4`, with the
+//! HDF5 results read back.
+
+mod common;
+
+use common::{mcpi_in, scratch};
+use hdf5::types::VarLenUnicode;
+use mcpi::kernel::Kernel;
+use mcpi::plan::ChunkPlan;
+use mcpi::record::{ChunkRow, EngineRow};
+use serde_json::Value;
+use std::path::Path;
+
+const SEED: &str = "4242";
+const SAMPLES: u64 = 1_000_003;
+const CHUNKS: u64 = 37;
+
+/// The inside count computed here, in-process, with the scalar reference.
+fn reference_inside() -> u64 {
+    let plan = ChunkPlan::new(SAMPLES, CHUNKS).unwrap();
+    (0..CHUNKS)
+        .map(|c| Kernel::Scalar.count_inside(4242, c, plan.chunk_len(c)))
+        .sum()
+}
+
+fn run_json(dir: &Path, ranks: usize, mode: &str, extra: &[&str]) -> (Value, common::Run) {
+    let out = dir.join(format!(
+        "{mode}-{ranks}-{}.h5",
+        extra.join("_").replace([':', ','], "x")
+    ));
+    let samples = SAMPLES.to_string();
+    let chunks = CHUNKS.to_string();
+    let mut args = vec![
+        "--mode",
+        mode,
+        "--samples",
+        &samples,
+        "--chunks",
+        &chunks,
+        "--seed",
+        SEED,
+        "--json",
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let run = mcpi_in(dir, ranks, &args, &[]);
+    (run.json(), run)
+}
+
+#[test]
+fn every_mode_rank_count_and_target_set_gives_the_same_count() {
+    let dir = scratch("same-count");
+    let want = reference_inside();
+    let mut cases: Vec<(usize, &str, Vec<&str>)> = Vec::new();
+    for ranks in 1..=4 {
+        for mode in ["balanced", "direct"] {
+            cases.push((ranks, mode, vec![]));
+        }
+    }
+    for mode in ["balanced", "direct"] {
+        cases.push((4, mode, vec!["--targets", ":-1"]));
+        cases.push((4, mode, vec!["--targets", "::2"]));
+        cases.push((3, mode, vec!["--targets", "1:"]));
+        cases.push((4, mode, vec!["--targets", "2"]));
+    }
+    for (ranks, mode, extra) in cases {
+        let (json, _) = run_json(&dir, ranks, mode, &extra);
+        assert_eq!(json["inside"], want, "{mode} on {ranks} ranks {extra:?}");
+        assert_eq!(json["ranks"], ranks);
+        assert_eq!(json["engines"], ranks.saturating_sub(1).max(1));
+        assert_eq!(json["samples"], SAMPLES);
+        let sigmas = json["abs_error"].as_f64().unwrap() / json["stderr"].as_f64().unwrap();
+        assert!(sigmas < 5.0, "pi {} is {sigmas} sigma off", json["pi"]);
+    }
+}
+
+#[test]
+fn targets_decide_who_works() {
+    let dir = scratch("targets");
+    for mode in ["balanced", "direct"] {
+        let (json, _) = run_json(&dir, 4, mode, &["--targets", ":-1"]);
+        assert_eq!(json["targets"], serde_json::json!([0, 1]));
+        let file = hdf5::File::open(json["output"].as_str().unwrap()).unwrap();
+        let engines: Vec<EngineRow> = file.dataset("engines").unwrap().read_raw().unwrap();
+        let worked: Vec<u32> = engines
+            .iter()
+            .filter(|e| e.chunks > 0)
+            .map(|e| e.engine_id)
+            .collect();
+        assert_eq!(worked, [0, 1], "{mode}: only targeted engines get chunks");
+        assert_eq!(engines.len(), 3, "{mode}: every engine is listed");
+    }
+}
+
+#[test]
+fn direct_mode_prints_one_stdout_line_per_targeted_engine() {
+    let dir = scratch("stdout-lines");
+    for (targets, want) in [(None, vec![0, 1, 2]), (Some(":-1"), vec![0, 1])] {
+        let out = dir.join(format!("direct-{}.h5", want.len()));
+        let mut args = vec!["--mode", "direct", "-n", "1e5", "-o", out.to_str().unwrap()];
+        if let Some(t) = targets {
+            args.extend(["--targets", t]);
+        }
+        let run = mcpi_in(&dir, 4, &args, &[]);
+        run.ok();
+        let file = hdf5::File::open(&out).unwrap();
+        let engines: Vec<EngineRow> = file.dataset("engines").unwrap().read_raw().unwrap();
+        let expected: Vec<String> = want
+            .iter()
+            .map(|&k| format!("[stdout:{k}] {}", engines[k].pid))
+            .collect();
+        let got: Vec<&str> = run
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("[stdout:"))
+            .collect();
+        assert_eq!(got, expected, "{targets:?}");
+        let mut pids: Vec<u32> = engines.iter().map(|e| e.pid).collect();
+        pids.dedup();
+        assert_eq!(pids.len(), 3, "engines are distinct processes");
+        assert!(run.stdout.contains("serial_time") && run.stdout.contains("elapsed"));
+    }
+}
+
+#[test]
+fn the_hdf5_file_holds_what_json_printed() {
+    let dir = scratch("hdf5");
+    for (ranks, mode) in [(3, "balanced"), (3, "direct"), (1, "balanced")] {
+        let (json, _) = run_json(&dir, ranks, mode, &[]);
+        let path = json["output"].as_str().unwrap();
+        let file = hdf5::File::open(path).unwrap();
+        let Value::Object(fields) = &json else {
+            panic!("not an object")
+        };
+        for (name, value) in fields {
+            let attr = file
+                .attr(name)
+                .unwrap_or_else(|_| panic!("attribute {name} is missing"));
+            match value {
+                Value::String(s) => {
+                    assert_eq!(
+                        attr.read_scalar::<VarLenUnicode>().unwrap().as_str(),
+                        s,
+                        "{name}"
+                    )
+                }
+                Value::Number(n) if n.is_u64() => {
+                    assert_eq!(
+                        attr.read_scalar::<u64>().unwrap(),
+                        n.as_u64().unwrap(),
+                        "{name}"
+                    )
+                }
+                Value::Number(n) => {
+                    assert_eq!(
+                        attr.read_scalar::<f64>().unwrap(),
+                        n.as_f64().unwrap(),
+                        "{name}"
+                    )
+                }
+                Value::Array(ids) => {
+                    let got = attr.read_1d::<u64>().unwrap().to_vec();
+                    let want: Vec<u64> = ids.iter().map(|v| v.as_u64().unwrap()).collect();
+                    assert_eq!(got, want, "{name}");
+                }
+                other => panic!("{name}: unexpected JSON value {other}"),
+            }
+        }
+        for key in [
+            "mcpi_version",
+            "created_utc",
+            "command",
+            "mpi_library",
+            "rng",
+            "kernel",
+        ] {
+            assert!(fields.contains_key(key), "{key} is stored");
+        }
+        assert_eq!(json["rng"], "pcg32x16-v1");
+
+        let chunks: Vec<ChunkRow> = file.dataset("chunks").unwrap().read_raw().unwrap();
+        let engines: Vec<EngineRow> = file.dataset("engines").unwrap().read_raw().unwrap();
+        assert_eq!(chunks.len() as u64, CHUNKS);
+        assert!(chunks
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.chunk_id == i as u64));
+        assert_eq!(chunks.iter().map(|c| c.samples).sum::<u64>(), SAMPLES);
+        assert_eq!(chunks.iter().map(|c| c.inside).sum::<u64>(), json["inside"]);
+        assert_eq!(
+            engines.iter().map(|e| e.inside).sum::<u64>(),
+            json["inside"]
+        );
+        assert_eq!(engines.len() as u64, json["engines"].as_u64().unwrap());
+        let serial: f64 = chunks.iter().map(|c| c.compute_s).sum();
+        assert!((serial - json["serial_s"].as_f64().unwrap()).abs() < 1e-9);
+        let elapsed = json["elapsed_s"].as_f64().unwrap();
+        for c in &chunks {
+            assert!(c.compute_s > 0.0 && c.dispatch_s >= 0.0 && c.done_s >= c.dispatch_s);
+            if mode == "balanced" {
+                assert!(c.done_s <= elapsed, "chunk done after the end: {c:?}");
+            }
+        }
+        for e in &engines {
+            assert!(!e.host.is_empty() && e.pid > 0);
+            assert_eq!(e.rank, if ranks == 1 { 0 } else { e.engine_id + 1 });
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+}
+
+#[test]
+fn default_output_goes_to_results_with_a_timestamp() {
+    let dir = scratch("default-output");
+    let run = mcpi_in(&dir, 2, &["-n", "1e5", "--json"], &[]);
+    let json = run.json();
+    let out = json["output"].as_str().unwrap();
+    assert!(out.starts_with("results/mcpi-balanced-2r-"), "{out}");
+    assert!(out.ends_with("Z.h5"), "{out}");
+    assert!(dir.join(out).is_file());
+    // A second run in the same second never overwrites the first.
+    let again = mcpi_in(&dir, 2, &["-n", "1e5", "--json"], &[]).json();
+    assert_ne!(again["output"], json["output"]);
+    assert_eq!(std::fs::read_dir(dir.join("results")).unwrap().count(), 2);
+}
+
+#[test]
+fn slurm_job_id_is_recorded_and_named() {
+    let dir = scratch("slurm-id");
+    let json = mcpi_in(
+        &dir,
+        0,
+        &["-n", "1e5", "--json"],
+        &[("SLURM_JOB_ID", "9876")],
+    )
+    .json();
+    assert_eq!(json["slurm_job_id"], "9876");
+    assert!(
+        json["output"].as_str().unwrap().ends_with("-j9876.h5"),
+        "{}",
+        json["output"]
+    );
+}
+
+#[test]
+fn json_quiet_and_progress_outputs() {
+    let dir = scratch("outputs");
+    let out = dir.join("r.h5");
+    let out = out.to_str().unwrap();
+    let quiet = mcpi_in(&dir, 3, &["-n", "1e5", "-q", "-o", out], &[]);
+    quiet.ok();
+    assert_eq!((quiet.stdout.as_str(), quiet.stderr.as_str()), ("", ""));
+
+    let run = mcpi_in(
+        &dir,
+        3,
+        &["-n", "1e5", "-k", "1000", "-o", out, "--force", "--json"],
+        &[],
+    );
+    run.json();
+    let progress: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("progress "))
+        .collect();
+    assert!((1..=10).contains(&progress.len()), "{progress:?}");
+    assert!(
+        progress
+            .last()
+            .unwrap()
+            .starts_with("progress 1000/1000 chunks "),
+        "{progress:?}"
+    );
+    assert!(
+        run.stderr.starts_with("ready: 2 engines, targets 0,1\n"),
+        "{}",
+        run.stderr
+    );
+
+    let never = mcpi_in(
+        &dir,
+        3,
+        &["-n", "1e5", "-o", out, "--force", "--progress", "never"],
+        &[],
+    );
+    assert!(!never.ok().stderr.contains("progress"), "{}", never.stderr);
+}
+
+#[test]
+fn force_replaces_an_existing_result() {
+    let dir = scratch("force");
+    let out = dir.join("r.h5");
+    std::fs::write(&out, "old").unwrap();
+    let args = [
+        "-n",
+        "1e5",
+        "--json",
+        "-o",
+        out.to_str().unwrap(),
+        "--force",
+    ];
+    mcpi_in(&dir, 2, &args, &[]).json();
+    assert!(hdf5::File::open(&out).is_ok());
+}
