@@ -165,7 +165,7 @@ fn finish(
             .info(&report::stdout_lines(&record.engines, &job.targets));
     }
     if c.cli.json {
-        println!("{}", record.to_json());
+        c.console.json(&record.to_json());
     } else {
         c.console.info(&report::summary(&record));
     }

@@ -5,6 +5,7 @@ use crate::record::{EngineRow, RunRecord};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::io::Write;
 use std::time::Instant;
 
 /// Where informational lines go: stdout, or stderr when stdout carries JSON.
@@ -18,10 +19,20 @@ impl Console {
     pub fn info(&self, text: &str) {
         match (self.quiet, self.json) {
             (true, _) => {}
-            (false, true) => eprintln!("{text}"),
-            (false, false) => println!("{text}"),
+            (false, true) => print_to(&mut std::io::stderr(), text),
+            (false, false) => print_to(&mut std::io::stdout(), text),
         }
     }
+
+    /// The `--json` object, always on stdout.
+    pub fn json(&self, text: &str) {
+        print_to(&mut std::io::stdout(), text);
+    }
+}
+
+/// Prints a line, ignoring a closed pipe (`mcpi | head` must not panic).
+fn print_to(stream: &mut dyn Write, text: &str) {
+    let _ = writeln!(stream, "{text}").and_then(|()| stream.flush());
 }
 
 /// The tutorial's `%px print(os.getpid())`: one `[stdout:k] PID` line per
@@ -47,6 +58,11 @@ pub fn summary(record: &RunRecord) -> String {
     let mut line = |label: &str, value: String| {
         let _ = writeln!(out, "{label:<13}{value}");
     };
+    let roles = match s.ranks {
+        1 => "1 rank: rank 0 computes every chunk".to_string(),
+        n => format!("{n} ranks: controller + {} engines", n - 1),
+    };
+    line("mode", format!("{} ({roles}), {}", s.mode, s.mpi_library));
     line(
         "engines",
         format!("{} (targets {})", s.engines, id_list(&s.targets)),
