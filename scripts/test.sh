@@ -21,4 +21,17 @@ cargo clippy --locked --all-targets -- -D warnings
 step "cargo test (unit + integration, under mpirun -n 1..4)"
 cargo test --locked
 
+step "plots from fresh results (scripts/plot.sh)"
+cargo build --release --locked
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mcpi="$PWD/target/release/mcpi"
+mpirun_cmd 3
+"${MPIRUN[@]}" "$mcpi" -q -n 1e7 -o "$work/balanced-3r.h5"
+"${MPIRUN[@]}" "$mcpi" -q -n 1e7 --mode direct -o "$work/direct-3r.h5"
+mpirun_cmd 4
+"${MPIRUN[@]}" "$mcpi" -q -n 1e7 -k 300 --targets :-1 -o "$work/balanced-4r-targets.h5"
+"$mcpi" -q -n 1e7 -o "$work/serial-1r.h5"
+scripts/test-plot.sh "$work"/*.h5
+
 step "all tests passed"
