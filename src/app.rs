@@ -235,6 +235,7 @@ fn assemble(
         abs_error: estimate.abs_error,
         elapsed_s: timings.elapsed_s,
         serial_s: timings.serial_s,
+        serial_cpu_s: outcome.chunks.iter().map(|c| c.compute_cpu_s).sum(),
         startup_s,
         speedup: timings.speedup(),
         efficiency: timings.efficiency(),

@@ -8,7 +8,7 @@
 //! calls, and a spinning controller would steal an engine's core.
 
 use crate::cli::Job;
-use crate::clock::process_cpu_time;
+use crate::clock::{process_cpu_time, thread_cpu_time};
 use crate::kernel::Kernel;
 use crate::record::ChunkRow;
 use crate::schedule::{self, Backoff, Dispatcher};
@@ -33,15 +33,17 @@ const STOP: u64 = u64::MAX;
 struct ChunkResult {
     chunk_id: u64,
     inside: u64,
-    /// Compute time on the engine.
+    /// Compute time on the engine (wall clock).
     compute_s: f64,
+    /// CPU time the engine's thread got while computing.
+    compute_cpu_s: f64,
     /// Engine clock: seconds since the engine passed the start barrier.
     finished_s: f64,
 }
 
 /// Words of a [`ChunkResult`] on the wire. Results travel as plain `u64`
 /// words: a derived MPI datatype would never be freed (MPICH warns at exit).
-const WORDS: usize = 4;
+const WORDS: usize = 5;
 
 impl ChunkResult {
     fn to_words(self) -> [u64; WORDS] {
@@ -49,6 +51,7 @@ impl ChunkResult {
             self.chunk_id,
             self.inside,
             self.compute_s.to_bits(),
+            self.compute_cpu_s.to_bits(),
             self.finished_s.to_bits(),
         ]
     }
@@ -58,7 +61,8 @@ impl ChunkResult {
             chunk_id: w[0],
             inside: w[1],
             compute_s: f64::from_bits(w[2]),
-            finished_s: f64::from_bits(w[3]),
+            compute_cpu_s: f64::from_bits(w[3]),
+            finished_s: f64::from_bits(w[4]),
         }
     }
 }
@@ -376,13 +380,15 @@ impl Inbox {
 }
 
 fn compute(job: &Job, kernel: Kernel, chunk: u64, start: Instant) -> ChunkResult {
-    let began = Instant::now();
+    let (began, cpu) = (Instant::now(), thread_cpu_time());
     let inside = kernel.count_inside(job.seed, chunk, job.plan().chunk_len(chunk));
     let compute_s = began.elapsed().as_secs_f64();
+    let compute_cpu_s = thread_cpu_time().saturating_sub(cpu).as_secs_f64();
     ChunkResult {
         chunk_id: chunk,
         inside,
         compute_s,
+        compute_cpu_s,
         finished_s: start.elapsed().as_secs_f64(),
     }
 }
@@ -396,6 +402,7 @@ fn row(job: &Job, r: &ChunkResult, engine_id: u32, dispatch_s: f64, done_s: f64)
         dispatch_s,
         done_s,
         compute_s: r.compute_s,
+        compute_cpu_s: r.compute_cpu_s,
     }
 }
 
@@ -446,6 +453,7 @@ mod tests {
             chunk_id: 7,
             inside: 123,
             compute_s: 0.25,
+            compute_cpu_s: 0.125,
             finished_s: 1e-9,
         };
         assert_eq!(ChunkResult::from_words(&r.to_words()), r);

@@ -30,6 +30,8 @@ pub struct Summary {
     pub abs_error: f64,
     pub elapsed_s: f64,
     pub serial_s: f64,
+    /// Sum of the per-chunk CPU times: below `serial_s` when engines share cores.
+    pub serial_cpu_s: f64,
     pub startup_s: f64,
     pub speedup: f64,
     pub efficiency: f64,
@@ -78,6 +80,8 @@ pub struct ChunkRow {
     pub done_s: f64,
     /// Time the engine spent computing it, measured on the engine.
     pub compute_s: f64,
+    /// CPU time the engine got during `compute_s` (less when cores are shared).
+    pub compute_cpu_s: f64,
 }
 
 /// A whole run: what `--json` prints and what the HDF5 file holds.
@@ -142,6 +146,7 @@ mod tests {
             dispatch_s: 0.0,
             done_s: 0.5,
             compute_s: 0.25,
+            compute_cpu_s: 0.25,
         }
     }
 

@@ -46,6 +46,9 @@ pub fn stdout_lines(engines: &[EngineRow], targets: &[u32]) -> String {
         .join("\n")
 }
 
+/// Below this share of CPU time in the compute time, engines were descheduled.
+const SHARED_CORES: f64 = 0.9;
+
 /// The human summary (ipyparallel's `AsyncResult` attributes and more).
 pub fn summary(record: &RunRecord) -> String {
     let s = &record.summary;
@@ -77,6 +80,24 @@ pub fn summary(record: &RunRecord) -> String {
     line(
         "serial_time",
         format!("{:.4} s  (sum of chunk compute times)", s.serial_s),
+    );
+    let cpu_share = if s.serial_s > 0.0 {
+        s.serial_cpu_s / s.serial_s
+    } else {
+        1.0
+    };
+    let shared = if cpu_share < SHARED_CORES {
+        ": engines shared cores, so serial_time and speedup count waiting"
+    } else {
+        ""
+    };
+    line(
+        "serial_cpu",
+        format!(
+            "{:.4} s  ({:.0}% of serial_time{shared})",
+            s.serial_cpu_s,
+            100.0 * cpu_share
+        ),
     );
     line(
         "speedup",
