@@ -309,8 +309,12 @@ impl Cluster {
         }
         let mut rows = vec![None; job.chunks as usize];
         let any = self.world.any_process();
+        let mut backoff = Backoff::for_waiting();
+        let mut computed = Duration::ZERO;
         while !dispatcher.is_complete() {
-            let (message, status) = poll(|| any.immediate_matched_probe_with_tag(TAG_RESULT));
+            let (message, status) = poll(&mut backoff, || {
+                any.immediate_matched_probe_with_tag(TAG_RESULT)
+            });
             let mut words = [0u64; WORDS];
             message.matched_receive_into(&mut words[..]);
             let result = ChunkResult::from_words(&words);
@@ -320,6 +324,9 @@ impl Cluster {
                 dispatch_s[next as usize] = start.elapsed().as_secs_f64();
                 send(engine, next);
             }
+            computed += Duration::from_secs_f64(result.compute_s);
+            let typical = computed / dispatcher.done() as u32;
+            backoff.set_max_sleep(schedule::sleep_cap(typical, job.window as usize));
             let chunk = result.chunk_id as usize;
             rows[chunk] = Some(row(job, &result, engine as u32, dispatch_s[chunk], done_s));
             progress(dispatcher.done());
@@ -346,6 +353,7 @@ impl Cluster {
         let root = self.world.process_at_rank(ROOT);
         let start = Instant::now();
         let mut inbox = Inbox::default();
+        let mut backoff = Backoff::for_waiting();
         loop {
             // Collect whatever has arrived without waiting for more.
             while let Some((message, _)) = root.immediate_matched_probe_with_tag(TAG_TASK) {
@@ -357,7 +365,8 @@ impl Cluster {
             } else if inbox.stopped {
                 return;
             } else {
-                inbox.take(poll(|| root.immediate_matched_probe_with_tag(TAG_TASK)).0);
+                let probe = || root.immediate_matched_probe_with_tag(TAG_TASK);
+                inbox.take(poll(&mut backoff, probe).0);
             }
         }
     }
@@ -432,11 +441,12 @@ fn wait<'a, D: ?Sized, S: Scope<'a>>(mut request: Request<'a, D, S>) {
     }
 }
 
-/// Polls `probe` with backoff until it yields.
-fn poll<T>(mut probe: impl FnMut() -> Option<T>) -> T {
-    let mut backoff = Backoff::for_waiting();
+/// Polls `probe`, pausing as `backoff` says, until it yields; then resets
+/// `backoff` (more messages tend to follow).
+fn poll<T>(backoff: &mut Backoff, mut probe: impl FnMut() -> Option<T>) -> T {
     loop {
         if let Some(found) = probe() {
+            backoff.reset();
             return found;
         }
         schedule::wait(backoff.pause());

@@ -136,11 +136,32 @@ impl Backoff {
         }
     }
 
+    /// Caps the sleeps from now on (see [`sleep_cap`]).
+    pub fn set_max_sleep(&mut self, max_sleep: Duration) {
+        self.max_sleep = max_sleep.max(self.min_sleep);
+        self.sleep = self.sleep.min(self.max_sleep);
+    }
+
     /// A message arrived: be quick again.
     pub fn reset(&mut self) {
         self.polls = 0;
         self.sleep = self.min_sleep;
     }
+}
+
+/// Bounds of the controller's longest sleep.
+pub const SLEEP_CAP_RANGE: (Duration, Duration) =
+    (Duration::from_micros(20), Duration::from_millis(1));
+
+/// The longest the controller may sleep between polls without starving the
+/// engines: half the work an engine has queued behind the chunk it computes
+/// (`window - 1` chunks of `typical_chunk`; half a chunk when nothing is
+/// queued), within [`SLEEP_CAP_RANGE`]. Long chunks let the controller sleep
+/// long and cost nothing; short chunks make it poll more often.
+pub fn sleep_cap(typical_chunk: Duration, window: usize) -> Duration {
+    let queued = typical_chunk * window.saturating_sub(1).max(1) as u32;
+    let (lo, hi) = SLEEP_CAP_RANGE;
+    (queued / 2).clamp(lo, hi)
 }
 
 /// Performs a pause.
@@ -206,5 +227,28 @@ mod tests {
         );
         b.reset();
         assert_eq!(b.pause(), Pause::Spin);
+    }
+
+    #[test]
+    fn capping_shortens_the_sleeps_at_once() {
+        let us = Duration::from_micros;
+        let mut b = Backoff::new(0, 0, us(10), us(1000));
+        for _ in 0..10 {
+            b.pause();
+        }
+        b.set_max_sleep(us(40));
+        assert_eq!(b.pause(), Pause::Sleep(us(40)));
+        b.set_max_sleep(us(1));
+        assert_eq!(b.pause(), Pause::Sleep(us(10)), "never below the minimum");
+    }
+
+    #[test]
+    fn the_sleep_cap_follows_the_queued_work() {
+        let us = Duration::from_micros;
+        assert_eq!(sleep_cap(us(300), 2), us(150));
+        assert_eq!(sleep_cap(us(300), 3), us(300));
+        assert_eq!(sleep_cap(us(300), 1), us(150));
+        assert_eq!(sleep_cap(us(1), 2), SLEEP_CAP_RANGE.0);
+        assert_eq!(sleep_cap(Duration::from_secs(5), 2), SLEEP_CAP_RANGE.1);
     }
 }

@@ -198,7 +198,10 @@ fn the_hdf5_file_holds_what_json_printed() {
         let serial_cpu: f64 = chunks.iter().map(|c| c.compute_cpu_s).sum();
         assert!((serial_cpu - json["serial_cpu_s"].as_f64().unwrap()).abs() < 1e-9);
         // CPU time can't exceed wall time (allow the clocks' granularity).
-        assert!(chunks.iter().all(|c| c.compute_cpu_s <= c.compute_s + 1e-3), "{chunks:?}");
+        assert!(
+            chunks.iter().all(|c| c.compute_cpu_s <= c.compute_s + 1e-3),
+            "{chunks:?}"
+        );
         let elapsed = json["elapsed_s"].as_f64().unwrap();
         for c in &chunks {
             assert!(c.compute_s > 0.0 && c.dispatch_s >= 0.0 && c.done_s >= c.dispatch_s);
