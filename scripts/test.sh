@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it (`.ci/run` calls this and nothing else):
 # set-up on a fresh machine, formatting, lints, unit and integration tests
 # (the real binary under real mpirun, HDF5 files read back), the plotting
-# scripts and a live single-node Slurm cluster.
+# scripts and `sbatch slurm/pi.sbatch` on a live single-node Slurm cluster
+# that the test starts and stops itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/bootstrap.sh
@@ -33,5 +34,8 @@ mpirun_cmd 4
 "${MPIRUN[@]}" "$mcpi" -q -n 1e7 -k 300 --targets :-1 -o "$work/balanced-4r-targets.h5"
 "$mcpi" -q -n 1e7 -o "$work/serial-1r.h5"
 scripts/test-plot.sh "$work"/*.h5
+
+step "sbatch slurm/pi.sbatch on a live single-node Slurm (scripts/test-slurm.sh)"
+scripts/test-slurm.sh "$mcpi"
 
 step "all tests passed"
