@@ -94,7 +94,9 @@ pub fn main() -> i32 {
     };
     let identities = cluster.gather_bytes(&serde_json::to_vec(&me).expect("serialisable"));
     match (controller, outcome, identities) {
-        (Some(c), Some(outcome), Some(ids)) => finish(&cluster, &c, &job, outcome, &ids, startup_s),
+        (Some(c), Some(outcome), Some(ids)) => {
+            publish(&c, &assemble(&cluster, &c, &job, outcome, &ids, startup_s))
+        }
         _ => 0,
     }
 }
@@ -146,32 +148,26 @@ fn decide(cluster: &Cluster) -> (Verdict, Option<Controller>) {
     )
 }
 
-/// Rank 0: assembles the record, writes the results file and reports.
-fn finish(
-    cluster: &Cluster,
-    c: &Controller,
-    job: &Job,
-    outcome: Outcome,
-    identities: &[Vec<u8>],
-    startup_s: f64,
-) -> i32 {
-    let record = assemble(cluster, c, job, outcome, identities, startup_s);
-    if let Err(e) = h5::write(&record, &c.output, c.cli.force) {
+/// Rank 0: writes the results file and reports.
+fn publish(c: &Controller, record: &RunRecord) -> i32 {
+    if let Err(e) = h5::write(record, &c.output, c.cli.force) {
         eprintln!("mcpi: error: {e}");
         return EXIT_FAILURE;
     }
-    if job.mode == Mode::Direct {
+    let summary = &record.summary;
+    if summary.mode == Mode::Direct.name() {
         c.console
-            .info(&report::stdout_lines(&record.engines, &job.targets));
+            .info(&report::stdout_lines(&record.engines, &summary.targets));
     }
     if c.cli.json {
         c.console.json(&record.to_json());
     } else {
-        c.console.info(&report::summary(&record));
+        c.console.info(&report::summary(record));
     }
     0
 }
 
+/// Rank 0: the run's record, from the outcome and every rank's identity.
 fn assemble(
     cluster: &Cluster,
     c: &Controller,
