@@ -91,10 +91,16 @@ mod tests {
 
     #[test]
     fn lanes_take_consecutive_splitmix_pairs() {
-        assert_eq!(lane_seed(0, 0, 0), (0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4));
+        assert_eq!(
+            lane_seed(0, 0, 0),
+            (0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4)
+        );
         assert_eq!(lane_seed(0, 0, 1).0, 0x06C4_5D18_8009_454F);
         // Chunk 1 starts right after chunk 0's 16 lanes (32 outputs).
-        assert_eq!(lane_seed(7, 1, 0), (splitmix64_nth(7, 33), splitmix64_nth(7, 34)));
+        assert_eq!(
+            lane_seed(7, 1, 0),
+            (splitmix64_nth(7, 33), splitmix64_nth(7, 34))
+        );
     }
 
     #[test]

@@ -44,7 +44,10 @@ mod tests {
     fn matches_the_definition_including_tails() {
         for len in [0, 1, 15, 16, 17, 31, 32, 33, 1000, 4099] {
             for (seed, chunk) in [(0, 0), (42, 7), (u64::MAX, 123_456)] {
-                assert_eq!(count_inside(seed, chunk, len), by_definition(seed, chunk, len));
+                assert_eq!(
+                    count_inside(seed, chunk, len),
+                    by_definition(seed, chunk, len)
+                );
             }
         }
     }
