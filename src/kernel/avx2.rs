@@ -1,9 +1,10 @@
 //! The AVX2 kernel: the 16 lanes live in four `ymm` registers of 4 × u64.
 //!
-//! AVX2 has no 64-bit multiply, so `a·m mod 2⁶⁴` is built from three
-//! `vpmuludq` (32×32→64) and shifts. The rest follows the AVX-512 kernel: two
-//! independent jump-ahead LCG steps per round, XSH-RR in the 64-bit lanes with
-//! the 32-bit rotate emulated by `vpsrlvd`/`vpsllvd`, exact squares with
+//! AVX2 has no 64-bit multiply, so `a·m mod 2⁶⁴` is built from one `vpmuludq`
+//! (32×32→64) and one `vpmulld` for both cross terms. The rest follows the
+//! AVX-512 kernel: two independent jump-ahead LCG steps per round, XSH-RR in
+//! the 64-bit lanes with the 32-bit rotate done as a 64-bit `vpsrlvq` of the
+//! output field duplicated into both halves, exact squares with
 //! `vpmuludq`, and the carry of `x² + y²` from a signed compare after flipping
 //! the sign bits (AVX2 lacks an unsigned 64-bit compare). Carries (outside
 //! points) are subtracted into per-lane counters; the tail round is masked.
@@ -34,8 +35,12 @@ pub fn count_inside(seed: u64, chunk: u64, len: u64) -> u64 {
 /// A 64-bit multiplier split into 32-bit halves, splatted.
 #[derive(Clone, Copy)]
 struct Mul {
+    /// `lo(m)` in each 64-bit lane.
     lo: __m256i,
-    hi: __m256i,
+    /// `hi(m) | lo(m) << 32`: the multiplier with its halves swapped.
+    swapped: __m256i,
+    /// `0xFFFF_FFFF_0000_0000`.
+    high_half: __m256i,
 }
 
 #[inline]
@@ -43,7 +48,8 @@ struct Mul {
 fn splat(m: u64) -> Mul {
     Mul {
         lo: _mm256_set1_epi64x((m & 0xFFFF_FFFF) as i64),
-        hi: _mm256_set1_epi64x((m >> 32) as i64),
+        swapped: _mm256_set1_epi64x(m.rotate_left(32) as i64),
+        high_half: _mm256_set1_epi64x(!0xFFFF_FFFF),
     }
 }
 
@@ -51,11 +57,14 @@ fn splat(m: u64) -> Mul {
 #[inline]
 #[target_feature(enable = "avx2")]
 fn mul64(a: __m256i, m: Mul) -> __m256i {
-    // a·m = lo(a)·lo(m) + ((hi(a)·lo(m) + lo(a)·hi(m)) << 32)  (mod 2⁶⁴)
+    // a·m = lo(a)·lo(m) + ((hi(a)·lo(m) + lo(a)·hi(m)) << 32)  (mod 2⁶⁴).
+    // The cross terms only matter mod 2³², so one vpmulld against the
+    // half-swapped multiplier gives both: lo(a)·hi(m) in the low half and
+    // hi(a)·lo(m) in the high half of each 64-bit lane.
     let ll = _mm256_mul_epu32(a, m.lo);
-    let hl = _mm256_mul_epu32(_mm256_srli_epi64::<32>(a), m.lo);
-    let lh = _mm256_mul_epu32(a, m.hi);
-    _mm256_add_epi64(ll, _mm256_slli_epi64::<32>(_mm256_add_epi64(hl, lh)))
+    let cross = _mm256_mullo_epi32(a, m.swapped);
+    let summed = _mm256_add_epi64(cross, _mm256_slli_epi64::<32>(cross));
+    _mm256_add_epi64(ll, _mm256_and_si256(summed, m.high_half))
 }
 
 /// XSH-RR of each lane's state; the output is in the low 32 bits of each
@@ -63,15 +72,12 @@ fn mul64(a: __m256i, m: Mul) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2")]
 fn xsh_rr(s: __m256i) -> __m256i {
-    let xorshifted = _mm256_srli_epi64::<27>(_mm256_xor_si256(_mm256_srli_epi64::<18>(s), s));
-    // rot < 32 in the low half, 0 in the high half.
-    let rot = _mm256_srli_epi64::<59>(s);
-    // Shift counts ≥ 32 give 0, so rot = 0 correctly yields the input.
-    let back = _mm256_sub_epi32(_mm256_set1_epi32(32), rot);
-    _mm256_or_si256(
-        _mm256_srlv_epi32(xorshifted, rot),
-        _mm256_sllv_epi32(xorshifted, back),
-    )
+    // The 32-bit output field is bits 27..59 of (s >> 18) ^ s; shift it into
+    // the high half and copy it to the low half, so that a 64-bit right
+    // shift by rot (< 32) leaves the 32-bit rotate in the low half.
+    let field = _mm256_slli_epi64::<5>(_mm256_xor_si256(_mm256_srli_epi64::<18>(s), s));
+    let doubled = _mm256_shuffle_epi32::<0b11_11_01_01>(field);
+    _mm256_srlv_epi64(doubled, _mm256_srli_epi64::<59>(s))
 }
 
 /// One point per lane from state `s`: advances `s` by two steps and returns
@@ -84,11 +90,11 @@ fn outside(s: &mut __m256i, inc: __m256i, inc2: __m256i, a: Mul, a2: Mul) -> __m
     *s = _mm256_add_epi64(mul64(s0, a2), inc2);
     let x = xsh_rr(s0);
     let y = xsh_rr(s1);
-    let x2 = _mm256_mul_epu32(x, x);
-    let sum = _mm256_add_epi64(x2, _mm256_mul_epu32(y, y));
-    // The add carried out ⇔ sum < x² (unsigned) ⇔ x²^msb > sum^msb (signed).
-    let msb = _mm256_set1_epi64x(i64::MIN);
-    _mm256_cmpgt_epi64(_mm256_xor_si256(x2, msb), _mm256_xor_si256(sum, msb))
+    // The add x² + y² carries out ⇔ sum < x² (unsigned) ⇔ x²^msb > sum^msb
+    // (signed), and sum^msb = (x²^msb) + y² mod 2⁶⁴.
+    let x2_flipped = _mm256_xor_si256(_mm256_mul_epu32(x, x), _mm256_set1_epi64x(i64::MIN));
+    let sum_flipped = _mm256_add_epi64(x2_flipped, _mm256_mul_epu32(y, y));
+    _mm256_cmpgt_epi64(x2_flipped, sum_flipped)
 }
 
 #[target_feature(enable = "avx2")]
