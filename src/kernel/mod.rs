@@ -6,6 +6,9 @@
 //! [`portable`] (plain Rust, any architecture) and, on x86-64, `avx2` and
 //! `avx512` (hand-written `std::arch` intrinsics behind runtime CPU detection;
 //! the default build does not need `-C target-cpu=native`).
+//!
+//! `scripts/bench.sh` measures every path against the scalar reference, the
+//! idiomatic `rand` f64 loop and a `-C target-cpu=native` build.
 
 mod lanes;
 pub mod portable;

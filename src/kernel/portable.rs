@@ -2,7 +2,7 @@
 //!
 //! Lanes are independent and only the total count matters, so instead of
 //! walking the chunk point by point (round-major, like the reference) this
-//! walks it lane-major: a group of [`GROUP`] lanes runs through all its
+//! walks it lane-major: a group of `GROUP` lanes runs through all its
 //! points with its states, increments and counter held in registers, no
 //! loads or stores in the loop. Each point advances a lane by two LCG steps
 //! with the jump-ahead `s₂ = A²·s + (A + 1)·inc`, so a lane's loop-carried
