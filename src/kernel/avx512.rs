@@ -135,3 +135,32 @@ fn count<const MULLO: bool>(seed: u64, chunk: u64, len: u64) -> u64 {
     let m1 = point::<MULLO>(&mut s1, inc1, incb1, a, a2) & (valid >> 8) as u8;
     hits + u64::from(m0.count_ones() + m1.count_ones())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::scalar;
+
+    #[test]
+    fn both_multiplies_match_the_reference() {
+        if !is_supported() {
+            eprintln!("no AVX-512F/DQ on this CPU: nothing to test here");
+            return;
+        }
+        for len in (0..=64).chain([1000, 4097, 65_536 + 5]) {
+            for (seed, chunk) in [(0, 0), (7, 1), (u64::MAX, 1 << 40)] {
+                let expected = scalar::count_inside(seed, chunk, len);
+                assert_eq!(
+                    count_inside(seed, chunk, len),
+                    expected,
+                    "vpmullq, len {len}"
+                );
+                assert_eq!(
+                    count_inside_mul32(seed, chunk, len),
+                    expected,
+                    "vpmuludq, len {len}"
+                );
+            }
+        }
+    }
+}
