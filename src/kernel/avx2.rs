@@ -7,7 +7,7 @@
 //! output field duplicated into both halves, exact squares with
 //! `vpmuludq`, and the carry of `x² + y²` from a signed compare after flipping
 //! the sign bits (AVX2 lacks an unsigned 64-bit compare). Carries (outside
-//! points) are subtracted into per-lane counters; the tail round is masked.
+//! points) are counted with `movmskpd` + `popcnt`; the tail round is masked.
 
 use super::lanes::{Lanes, MUL, MUL2};
 use crate::rng::LANES;
@@ -109,32 +109,23 @@ fn count(seed: u64, chunk: u64, len: u64) -> u64 {
     let inc = load(&lanes.inc);
     let inc2 = load(&lanes.inc2);
     let (a, a2) = (splat(MUL), splat(MUL2));
-    let mut out = [_mm256_setzero_si256(); REGS];
     let rounds = len / LANES as u64;
+    // The outside lanes are counted on the scalar ports (movmskpd + popcnt),
+    // which the vector-bound loop leaves idle.
+    let mut outside_main = 0u64;
     for _ in 0..rounds {
         for r in 0..REGS {
-            out[r] = _mm256_sub_epi64(out[r], outside(&mut s[r], inc[r], inc2[r], a, a2));
+            let o = _mm256_castsi256_pd(outside(&mut s[r], inc[r], inc2[r], a, a2));
+            outside_main += u64::from(_mm256_movemask_pd(o).count_ones());
         }
     }
     // Tail: one more round, counted only in lanes < len mod 16.
-    let rem = (len % LANES as u64) as usize;
-    let valid: [i64; LANES] = std::array::from_fn(|l| -i64::from(l < rem));
-    let valid = load(&valid.map(|v| v as u64));
-    let mut tail = _mm256_setzero_si256();
+    let valid = (1u32 << (len % LANES as u64)) - 1;
+    let mut inside_tail = 0u64;
     for r in 0..REGS {
-        let o = outside(&mut s[r], inc[r], inc2[r], a, a2);
-        tail = _mm256_sub_epi64(tail, _mm256_andnot_si256(o, valid[r]));
+        let o = _mm256_castsi256_pd(outside(&mut s[r], inc[r], inc2[r], a, a2));
+        let inside = !(_mm256_movemask_pd(o) as u32) & (valid >> (4 * r)) & 0xF;
+        inside_tail += u64::from(inside.count_ones());
     }
-    let mut sums = [0u64; 4];
-    let total = _mm256_add_epi64(
-        _mm256_add_epi64(out[0], out[1]),
-        _mm256_add_epi64(out[2], out[3]),
-    );
-    // SAFETY: `sums` is 32 bytes.
-    unsafe { _mm256_storeu_si256(sums.as_mut_ptr().cast(), total) };
-    let outside_main: u64 = sums.iter().sum();
-    // SAFETY: `sums` is 32 bytes.
-    unsafe { _mm256_storeu_si256(sums.as_mut_ptr().cast(), tail) };
-    let inside_tail: u64 = sums.iter().sum();
     rounds * LANES as u64 - outside_main + inside_tail
 }
