@@ -11,10 +11,11 @@
 //!
 //! The 64-bit multiply is `vpmullq` (AVX-512DQ). Building it from three
 //! `vpmuludq` instead ([`count_inside_mul32`]) was about 1.7× slower on a
-//! Zen 5 EPYC; `vpmullq` is 3 µops with ~15 cycles latency on Intel, but the
-//! two independent chains of one multiply-add per round stay shorter than a
-//! round's throughput there too. `benches/kernel.rs` measures both, so the
-//! choice can be re-checked on any CPU.
+//! Zen 5 EPYC. On Intel `vpmullq` is 3 µops with ~15 cycles latency; the loop
+//! carries only one multiply-add per register and round, so it should still
+//! be throughput-bound there, but that is not measured yet: the benchmark
+//! (`benches/kernel.rs`, `avx512-mul32`) runs both so it can be re-checked on
+//! any CPU.
 
 use super::lanes::{Lanes, MUL, MUL2};
 use crate::rng::LANES;
