@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Sampling-kernel throughput on one core of this machine.
+#
+# Runs the criterion benchmark `benches/kernel.rs` in the default build (the
+# one users get: runtime CPU dispatch, no target-cpu) and, for comparison,
+# the dispatched and portable kernels built with -C target-cpu=native in a
+# separate target directory, then prints samples/s/core of every path, its
+# ratios to the scalar reference and to the idiomatic `rand` f64 loop, the
+# dispatched/native ratio and the CPU it ran on. A few minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target=${CARGO_TARGET_DIR:-target}
+native_target="$target/native-cpu"
+crit="$target/criterion-bench"
+log="$target/bench.log"
+rounds=2
+mkdir -p "$target"
+rm -rf "$crit"
+: >"$log"
+
+cpu_model() {
+    if [[ -r /proc/cpuinfo ]]; then
+        awk -F': ' '
+            /^model name/ && !m { m = $2 }
+            /^vendor_id/ && !v { v = $2 }
+            /^cpu family/ && !f { f = $2 }
+            /^model\t/ && !n { n = $2 }
+            /^flags/ && !fl { fl = $2 }
+            END {
+                simd = ""
+                split("avx2 avx512f avx512dq avx512ifma", want, " ")
+                for (i = 1; i <= 4; i++) if (index(" " fl " ", " " want[i] " ")) simd = simd " " want[i]
+                printf "%s (%s family %s model %s;%s)\n", m, v, f, n, simd
+            }' /proc/cpuinfo
+    else
+        sysctl -n machdep.cpu.brand_string 2>/dev/null || uname -m
+    fi
+}
+
+# Median ns per iteration of benchmark $2 in build $1 (default|native): the
+# lowest of the medians of the repeated runs, as other load only slows down.
+median_ns() {
+    local file best=""
+    for file in "$crit"/"$1"-*/kernel/$2/new/estimates.json; do
+        [[ -e "$file" ]] || continue
+        best=$(sed -E 's/.*"median":\{"confidence_interval":\{[^}]*\},"point_estimate":([0-9.eE+-]+).*/\1/' "$file" |
+            awk -v b="$best" '{ print (b == "" || $1 < b) ? $1 : b }')
+    done
+    echo "$best"
+}
+
+run() { # build round filter
+    local env=(CRITERION_HOME="$crit/$1-$2")
+    [[ $1 == native ]] && env+=(CARGO_TARGET_DIR="$native_target" RUSTFLAGS="-C target-cpu=native")
+    env "${env[@]}" cargo bench --bench kernel -- --noplot "${@:3}" >>"$log" 2>&1 \
+        || { tail -n 30 "$log"; exit 1; }
+}
+
+echo "CPU:   $(cpu_model)"
+echo "rustc: $(rustc --version)"
+echo "bench: 1 thread, 2^20 points per iteration, best median of $rounds alternating runs"
+echo "load:  $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (before); logs in $log"
+
+echo "building: default (runtime dispatch) and -C target-cpu=native (separate target dir)..."
+cargo bench --bench kernel --no-run >>"$log" 2>&1 || { tail -n 30 "$log"; exit 1; }
+CARGO_TARGET_DIR="$native_target" RUSTFLAGS="-C target-cpu=native" \
+    cargo bench --bench kernel --no-run >>"$log" 2>&1 || { tail -n 30 "$log"; exit 1; }
+for r in $(seq "$rounds"); do
+    echo "round $r/$rounds: default build, all paths; native build, dispatched and portable..."
+    run default "$r"
+    run native "$r" 'dispatched|portable'
+done
+echo "load:  $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (after)"
+echo
+
+points=$((1 << 20))
+scalar=$(median_ns default scalar)
+randf=$(median_ns default rand-f64)
+dispatched_dir=$(basename "$(dirname "$(compgen -G "$crit/default-1/kernel/dispatched/*/new" | head -n1)")")
+
+row() { # name ns
+    awk -v name="$1" -v ns="$2" -v p="$points" -v sc="$scalar" -v rf="$randf" 'BEGIN {
+        printf "%-26s %9.3f %12.3e %10.2fx %10.2fx\n", name, ns / p, p / ns * 1e9, sc / ns, rf / ns }'
+}
+
+printf "%-26s %9s %12s %11s %11s\n" "path (default build)" "ns/point" "samples/s" "vs scalar" "vs rand-f64"
+for k in avx512 avx2 portable scalar avx512-mul32 rand-f64; do
+    ns=$(median_ns default "$k")
+    [[ -n "$ns" ]] && row "$k" "$ns"
+done
+d_default=$(median_ns default "dispatched/*")
+d_native=$(median_ns native "dispatched/*")
+p_native=$(median_ns native portable)
+row "dispatched ($dispatched_dir)" "$d_default"
+echo
+printf "%-26s %9s %12s %11s %11s\n" "path (target-cpu=native)" "ns/point" "samples/s" "vs scalar" "vs rand-f64"
+row "dispatched ($dispatched_dir)" "$d_native"
+row "portable" "$p_native"
+echo
+best_native=$(awk -v a="$d_native" -v b="$p_native" 'BEGIN { print (a < b ? a : b) }')
+awk -v d="$d_default" -v n="$d_native" -v b="$best_native" 'BEGIN {
+    printf "dispatched/native, same kernel:      %.3f\n", n / d
+    printf "dispatched/native, fastest native:   %.3f\n", b / d }'
+echo
+# The issue's targets, checked on this run.
+best_default=$d_default
+avx2=$(median_ns default avx2)
+portable=$(median_ns default portable)
+check() { # label value op threshold
+    awk -v l="$1" -v v="$2" -v op="$3" -v t="$4" 'BEGIN {
+        ok = (op == ">=") ? (v >= t) : (v <= t)
+        printf "%-4s %-40s %.2f (target %s %.2f)\n", ok ? "ok" : "MISS", l, v, op, t }'
+}
+echo "targets:"
+check "best path / scalar" "$(awk -v a="$scalar" -v b="$best_default" 'BEGIN{print a/b}')" ">=" 5
+check "best path / rand f64 loop" "$(awk -v a="$randf" -v b="$best_default" 'BEGIN{print a/b}')" ">=" 12
+check "dispatched / native (fastest native)" "$(awk -v d="$d_default" -v b="$best_native" 'BEGIN{print b/d}')" ">=" 0.95
+[[ -n "$avx2" ]] && check "avx2 / scalar" "$(awk -v a="$scalar" -v b="$avx2" 'BEGIN{print a/b}')" ">=" 2.5
+check "portable / scalar" "$(awk -v a="$scalar" -v b="$portable" 'BEGIN{print a/b}')" ">=" 1.0
