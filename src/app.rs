@@ -10,7 +10,7 @@ use crate::kernel::Kernel;
 use crate::record::{tally_engines, EngineRow, RunRecord, Summary};
 use crate::report::{self, Console, Progress};
 use crate::stats::{Estimate, Timings};
-use crate::{h5, output, rng};
+use crate::{h5, output, rng, schedule};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -46,6 +46,7 @@ struct Identity {
 /// Runs mcpi on this rank and returns the process exit status.
 pub fn main() -> i32 {
     let launched = Instant::now();
+    schedule::precise_sleeps();
     let cluster = match Cluster::init() {
         Ok(cluster) => cluster,
         Err(e) => {

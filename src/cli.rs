@@ -187,7 +187,7 @@ mod tests {
         assert_eq!((job.samples, job.chunks), (100_000_000, 100));
         assert_eq!(job.seed, DEFAULT_SEED);
         assert_eq!(job.targets, [0, 1, 2]);
-        assert_eq!(job.window, 2);
+        assert_eq!(job.window, DEFAULT_WINDOW as u32);
     }
 
     #[test]

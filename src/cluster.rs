@@ -353,7 +353,9 @@ impl Cluster {
         let root = self.world.process_at_rank(ROOT);
         let start = Instant::now();
         let mut inbox = Inbox::default();
+        // The first tasks are sent right after the start barrier.
         let mut backoff = Backoff::for_waiting();
+        backoff.set_max_sleep(schedule::SLEEP_CAP_RANGE.0);
         loop {
             // Collect whatever has arrived without waiting for more.
             while let Some((message, _)) = root.immediate_matched_probe_with_tag(TAG_TASK) {
@@ -362,6 +364,10 @@ impl Cluster {
             if let Some(chunk) = inbox.queue.pop_front() {
                 let result = compute(job, kernel, chunk, start);
                 root.send_with_tag(&result.to_words()[..], TAG_RESULT);
+                // The next task is about one controller round trip away:
+                // don't sleep through a good part of a chunk waiting for it.
+                let chunk_time = Duration::from_secs_f64(result.compute_s);
+                backoff.set_max_sleep(schedule::sleep_cap(chunk_time, 1));
             } else if inbox.stopped {
                 return;
             } else {

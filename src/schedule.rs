@@ -3,9 +3,13 @@
 
 use std::time::Duration;
 
-/// Chunks each engine holds at once in balanced mode: one it computes and one
-/// queued behind it, so it never idles waiting for the controller's reply.
-pub const DEFAULT_WINDOW: usize = 2;
+/// Chunks each engine holds at once in balanced mode: one it computes and
+/// three queued behind it, so it never idles waiting for the controller's
+/// reply. Measured with `mpirun -n 3 mcpi` (1e8 points, 100 chunks of ~0.16 ms
+/// with the AVX-512 kernel, 10 alternating runs each on a 2-core EPYC VM):
+/// median elapsed 21.8 ms with a window of 2, 18.4 ms with 3, 15.4 ms with 4.
+/// A larger window only adds imbalance at the end (up to `window - 1` chunks).
+pub const DEFAULT_WINDOW: usize = 4;
 
 /// Balanced mode's master-worker dispatcher (ipyparallel's load-balanced
 /// view): chunks go out in order, each to whichever engine has room.
@@ -162,6 +166,19 @@ pub fn sleep_cap(typical_chunk: Duration, window: usize) -> Duration {
     let queued = typical_chunk * window.saturating_sub(1).max(1) as u32;
     let (lo, hi) = SLEEP_CAP_RANGE;
     (queued / 2).clamp(lo, hi)
+}
+
+/// Asks the kernel to end this thread's sleeps on time. Linux lets a 20 µs
+/// `nanosleep` overshoot by its default 50 µs timer slack; measured on the
+/// project's VMs, a 20 µs sleep lasts ~90 µs by default and ~43 µs with a
+/// 1 ns slack. Elsewhere this does nothing.
+pub fn precise_sleeps() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK takes one integer argument and only changes
+    // the calling thread's timer slack; it cannot fail in a harmful way.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
 }
 
 /// Performs a pause.
