@@ -315,3 +315,39 @@ fn force_replaces_an_existing_result() {
     mcpi_in(&dir, 2, &args, &[]).json();
     assert!(hdf5::File::open(&out).is_ok());
 }
+
+#[test]
+fn every_kernel_gives_the_same_count_and_is_reported() {
+    let dir = scratch("kernels");
+    let want = reference_inside();
+    let supported: Vec<Kernel> = Kernel::ALL
+        .into_iter()
+        .filter(|k| k.is_supported())
+        .collect();
+    assert!(supported.contains(&Kernel::best()));
+    for kernel in supported {
+        let out = dir.join(format!("{kernel}.h5"));
+        let samples = SAMPLES.to_string();
+        let chunks = CHUNKS.to_string();
+        let args = [
+            "-n",
+            &samples,
+            "-k",
+            &chunks,
+            "-s",
+            SEED,
+            "--json",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        let json = mcpi_in(&dir, 3, &args, &[("MCPI_KERNEL", kernel.name())]).json();
+        assert_eq!(json["inside"], want, "{kernel}");
+        assert_eq!(json["kernel"], kernel.name());
+        let file = hdf5::File::open(&out).unwrap();
+        let engines: Vec<EngineRow> = file.dataset("engines").unwrap().read_raw().unwrap();
+        assert!(engines.iter().all(|e| e.kernel.as_str() == kernel.name()));
+    }
+    // Without an override every engine runs the best kernel of its CPU.
+    let json = mcpi_in(&dir, 2, &["-n", "1e5", "--json", "-o", "best.h5"], &[]).json();
+    assert_eq!(json["kernel"], Kernel::best().name());
+}
