@@ -132,13 +132,13 @@ impl Cluster {
     /// `MPI_Get_library_version`, first line, whitespace collapsed.
     pub fn library_version() -> String {
         let full = mpi::environment::library_version().unwrap_or_default();
-        let first = full.lines().next().unwrap_or("");
+        let first = c_string(&full).lines().next().unwrap_or("");
         first.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
     /// `MPI_Get_processor_name`.
     pub fn processor_name() -> String {
-        mpi::environment::processor_name().unwrap_or_default()
+        c_string(&mpi::environment::processor_name().unwrap_or_default()).to_string()
     }
 
     /// Rank 0 decides, every rank learns the decision: rank 0 passes
@@ -394,6 +394,12 @@ impl Inbox {
     }
 }
 
+/// The text before the first NUL: Open MPI's version string carries its
+/// terminator, which HDF5 refuses in a string.
+fn c_string(s: &str) -> &str {
+    s.split('\0').next().unwrap_or("")
+}
+
 fn compute(job: &Job, kernel: Kernel, chunk: u64, start: Instant) -> ChunkResult {
     let (began, cpu) = (Instant::now(), thread_cpu_time());
     let inside = kernel.count_inside(job.seed, chunk, job.plan().chunk_len(chunk));
@@ -473,6 +479,12 @@ mod tests {
             finished_s: 1e-9,
         };
         assert_eq!(ChunkResult::from_words(&r.to_words()), r);
+    }
+
+    #[test]
+    fn c_strings_end_at_the_first_nul() {
+        assert_eq!(c_string("Open MPI v4.1.4\0"), "Open MPI v4.1.4");
+        assert_eq!(c_string("MPICH"), "MPICH");
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub fn mcpi_in(dir: &Path, ranks: usize, args: &[&str], env: &[(&str, &str)]) ->
         .current_dir(dir)
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        // Open MPI hands rank 0 a pseudo-terminal: keep clap's output plain.
+        .env("NO_COLOR", "1")
         .env_remove("MCPI_KERNEL")
         .env_remove("SLURM_JOB_ID")
         .envs(env.iter().copied())
