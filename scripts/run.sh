@@ -6,7 +6,8 @@
 #   NP=3 scripts/run.sh --samples 1e9   other rank count; arguments go to mcpi
 #
 # Missing system packages are installed with apt when run as root; otherwise the
-# exact apt command is printed.
+# exact apt command is printed. It runs from the repository root, so results
+# land in its results/ (and a relative --output is relative to it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/bootstrap.sh
@@ -16,7 +17,8 @@ echo "==> building mcpi (release)"
 cargo build --release --locked
 echo "==> installing mcpi into ${CARGO_HOME:-$HOME/.cargo}/bin"
 cargo install --path . --locked --force --quiet
-MCPI="$(command -v mcpi || echo "${CARGO_HOME:-$HOME/.cargo}/bin/mcpi")"
+# The binary just installed, not an older one earlier on PATH.
+MCPI="${CARGO_HOME:-$HOME/.cargo}/bin/mcpi"
 
 # One controller plus one engine per core.
 NP="${NP:-$(($(nproc) + 1))}"

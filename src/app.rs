@@ -7,13 +7,14 @@ use crate::cli::{Cli, Job, Mode};
 use crate::clock::UtcTime;
 use crate::cluster::{Cluster, Outcome};
 use crate::kernel::Kernel;
+use crate::output::{Refusal, Target};
 use crate::record::{tally_engines, EngineRow, RunRecord, Summary};
 use crate::report::{self, Console, Progress};
 use crate::stats::{Estimate, Timings};
 use crate::{h5, output, rng, schedule};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Instant;
 
 /// Exit status for bad input (as clap uses).
@@ -31,7 +32,7 @@ enum Verdict {
 /// What only rank 0 needs to finish the run.
 struct Controller {
     cli: Cli,
-    output: PathBuf,
+    output: Target,
     console: Console,
 }
 
@@ -50,7 +51,7 @@ pub fn main() -> i32 {
     let cluster = match Cluster::init() {
         Ok(cluster) => cluster,
         Err(e) => {
-            eprintln!("mcpi: error: {e}");
+            report::error(&e);
             return EXIT_FAILURE;
         }
     };
@@ -104,16 +105,18 @@ pub fn main() -> i32 {
 
 /// Rank 0: parses and checks everything before any work starts.
 fn decide(cluster: &Cluster) -> (Verdict, Option<Controller>) {
+    let refuse = |message: String| {
+        report::error(&message);
+        (Verdict::Exit(EXIT_USAGE), None)
+    };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => return refuse(report::one_line(&e.render().to_string())),
         Err(e) => {
+            // --help and --version.
             let _ = e.print();
-            return (Verdict::Exit(e.exit_code()), None);
+            return (Verdict::Exit(0), None);
         }
-    };
-    let refuse = |message: String| {
-        eprintln!("mcpi: error: {message}");
-        (Verdict::Exit(EXIT_USAGE), None)
     };
     let kernel_override = std::env::var("MCPI_KERNEL").ok().filter(|k| !k.is_empty());
     if let Err(e) = Kernel::select(kernel_override.as_deref()) {
@@ -123,16 +126,22 @@ fn decide(cluster: &Cluster) -> (Verdict, Option<Controller>) {
         Ok(job) => job,
         Err(e) => return refuse(e),
     };
-    let output = cli.output.clone().unwrap_or_else(|| {
-        let slurm_job = std::env::var("SLURM_JOB_ID").ok();
-        output::default_path(
+    let claimed = match &cli.output {
+        Some(path) => output::reserve(path, cli.force).map_err(Refusal::message),
+        None => output::reserve_default(
+            Path::new(output::RESULTS_DIR),
             job.mode.name(),
             cluster.size() as u32,
             UtcTime::now(),
-            slurm_job.as_deref(),
-        )
-    });
-    if let Err(e) = output::preflight(&output, cli.force) {
+            std::env::var("SLURM_JOB_ID").ok().as_deref(),
+        ),
+    };
+    let output = match claimed {
+        Ok(target) => target,
+        Err(e) => return refuse(e),
+    };
+    if let Err(e) = h5::probe(&output.temp) {
+        output.abandon();
         return refuse(e);
     }
     let console = Console {
@@ -151,8 +160,9 @@ fn decide(cluster: &Cluster) -> (Verdict, Option<Controller>) {
 
 /// Rank 0: writes the results file and reports.
 fn publish(c: &Controller, record: &RunRecord) -> i32 {
-    if let Err(e) = h5::write(record, &c.output, c.cli.force) {
-        eprintln!("mcpi: error: {e}");
+    let written = h5::write(record, &c.output.temp).inspect_err(|_| c.output.abandon());
+    if let Err(e) = written.and_then(|()| c.output.publish()) {
+        report::error(&e);
         return EXIT_FAILURE;
     }
     let summary = &record.summary;
@@ -247,10 +257,10 @@ fn assemble(
         } else {
             0
         },
-        output: c.output.display().to_string(),
+        output: c.output.path.display().to_string(),
         mcpi_version: env!("CARGO_PKG_VERSION").into(),
         created_utc: UtcTime::now().iso8601(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: report::command_line(std::env::args_os()),
         mpi_library: Cluster::library_version(),
         slurm_job_id: std::env::var("SLURM_JOB_ID").ok(),
     };

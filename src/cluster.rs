@@ -216,6 +216,12 @@ impl Cluster {
             .map(|r| (share_of(r).count() * WORDS) as Count)
             .collect();
         let displs = offsets(&counts);
+        let total: Count = counts.iter().sum();
+        assert_eq!(
+            total as usize,
+            job.chunks as usize * WORDS,
+            "the shares cover every chunk"
+        );
         let mut words = vec![0u64; job.chunks as usize * WORDS];
         {
             let mut partition = PartitionMut::new(&mut words[..], &counts[..], &displs[..]);

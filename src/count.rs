@@ -38,10 +38,16 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
     };
     if let Some(e) = exp_text {
         let e = e.strip_prefix('+').unwrap_or(e);
-        if e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        let (sign, magnitude) = match e.strip_prefix('-') {
+            Some(m) => (-1, m),
+            None => (1, e),
+        };
+        if magnitude.is_empty() || !magnitude.bytes().all(|b| b.is_ascii_digit()) {
             return Err(junk(text));
         }
-        exponent += e.parse::<i64>().map_err(|_| junk(text))?;
+        // Any exponent beyond a million gives zero or overflow alike.
+        let magnitude: i64 = magnitude.parse().unwrap_or(i64::MAX).min(1_000_000);
+        exponent += sign * magnitude;
     }
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     if int_part.is_empty() && frac_part.is_empty()
@@ -53,33 +59,24 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
         return Err(junk(text));
     }
 
-    // value = digits · 10^(exponent - fraction digits), exactly.
+    // value = significant digits · 10^scale, exactly; with the trailing zeros
+    // moved into the scale, a negative scale always leaves a fraction.
     let digits = format!("{int_part}{frac_part}");
     let digits = digits.trim_start_matches('0');
-    let scale = exponent - frac_part.len() as i64;
     if digits.is_empty() {
         return Err(format!("'{text}' is zero; the count must be at least 1"));
     }
+    let significant = digits.trim_end_matches('0');
+    let scale = exponent - frac_part.len() as i64 + (digits.len() - significant.len()) as i64;
+    if scale < 0 {
+        return Err(format!("'{text}' is not a whole number of samples"));
+    }
     let overflow = || format!("'{text}' is too large (the maximum is {})", u64::MAX);
-    if digits.len() > 40 {
+    if significant.len() as i64 + scale > 20 {
         return Err(overflow());
     }
-    let mut value: u128 = digits.parse().map_err(|_| overflow())?;
-    if scale >= 0 {
-        for _ in 0..scale {
-            value = value
-                .checked_mul(10)
-                .filter(|v| *v <= u128::from(u64::MAX))
-                .ok_or_else(overflow)?;
-        }
-    } else {
-        for _ in 0..-scale {
-            if !value.is_multiple_of(10) {
-                return Err(format!("'{text}' is not a whole number of samples"));
-            }
-            value /= 10;
-        }
-    }
+    let value: u128 = significant.parse().map_err(|_| overflow())?;
+    let value = value * 10u128.pow(scale as u32);
     u64::try_from(value).map_err(|_| overflow())
 }
 
@@ -107,6 +104,10 @@ mod tests {
             ("0.001e3", 1),
             ("1e+3", 1000),
             ("18446744073709551615", u64::MAX),
+            (
+                "1000000000000000000000000000000000000000000000e-30",
+                1_000_000_000_000_000,
+            ),
             ("2T", 2_000_000_000_000),
         ] {
             assert_eq!(parse_count(text), Ok(want), "{text}");
@@ -127,6 +128,11 @@ mod tests {
             ("1e20", "too large"),
             ("20000000T", "too large"),
             ("1e999999999999", "too large"),
+            ("1e99999999999999999999", "too large"),
+            ("1e-9223372036854775808", "whole"),
+            ("7e-9223372036854775808", "whole"),
+            ("1.0e-9223372036854775807", "whole"),
+            ("1e5-3", "not a count"),
             ("abc", "not a count"),
             ("", "expected"),
             ("1e", "not a count"),

@@ -1,24 +1,29 @@
 //! The HDF5 results file: root attributes from [`Summary`], datasets
-//! `/engines` and `/chunks`. Written to a temporary file, then published.
+//! `/engines` and `/chunks`.
+//!
+//! [`Summary`]: crate::record::Summary
 
-use crate::output;
 use crate::record::RunRecord;
 use hdf5::types::VarLenUnicode;
 use serde_json::Value;
 use std::path::Path;
 
-/// Writes `record` to `path` atomically (see [`output::publish`]).
-pub fn write(record: &RunRecord, path: &Path, force: bool) -> Result<(), String> {
-    let temp = output::temp_path(path);
-    let written = write_file(record, &temp).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        format!("cannot write {}: {e}", path.display())
-    });
-    written.and_then(|()| output::publish(&temp, path, force))
+/// Checks, before any work, that HDF5 can create a file at `path` (it
+/// truncates whatever is there). Shared file systems without locking fail here
+/// rather than after the run.
+pub fn probe(path: &Path) -> Result<(), String> {
+    hdf5::File::create(path)
+        .and_then(|file| file.close())
+        .map_err(|e| format!("HDF5 cannot create {}: {e}", path.display()))
+}
+
+/// Writes `record` to `path`, replacing what is there.
+pub fn write(record: &RunRecord, path: &Path) -> Result<(), String> {
+    write_file(record, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn write_file(record: &RunRecord, path: &Path) -> hdf5::Result<()> {
-    let file = hdf5::File::create_excl(path)?;
+    let file = hdf5::File::create(path)?;
     let summary = serde_json::to_value(&record.summary).expect("a summary always serialises");
     let Value::Object(fields) = summary else {
         unreachable!("Summary is a struct")

@@ -1,11 +1,14 @@
 //! Where results go, and how they get there without ever clobbering one.
 //!
-//! Every check runs on rank 0 before any work starts ([`preflight`]); the file
-//! is then written under a temporary name in the same directory and moved into
-//! place in one step ([`publish`]), so a reader never sees half a file and an
-//! existing result is only replaced with `--force`.
+//! Every check runs on rank 0 before any work starts: [`reserve`] validates the
+//! path and claims a hidden temporary file next to it (`.<name>.tmp`, created
+//! exclusively, so two runs never pick the same name); the results are written
+//! there and [`Target::publish`] moves them into place in one step, so a reader
+//! never sees half a file and an existing result is only replaced with
+//! `--force`.
 
 use crate::clock::UtcTime;
+use std::ffi::OsString;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -13,82 +16,160 @@ use std::path::{Path, PathBuf};
 /// Directory of the default output paths.
 pub const RESULTS_DIR: &str = "results";
 
-/// `results/mcpi-<mode>-<N>r-<yyyymmddThhmmssZ>[-j<SLURM_JOB_ID>].h5`.
-///
-/// If that name is taken (two runs in the same second), `-2`, `-3`, … is
-/// appended: a default name never overwrites anything.
-pub fn default_path(mode: &str, ranks: u32, now: UtcTime, slurm_job: Option<&str>) -> PathBuf {
-    let job = slurm_job.map(|id| format!("-j{id}")).unwrap_or_default();
-    let stem = format!("mcpi-{mode}-{ranks}r-{}{job}", now.compact());
-    let dir = Path::new(RESULTS_DIR);
-    let mut path = dir.join(format!("{stem}.h5"));
-    let mut n = 2;
-    while path.exists() {
-        path = dir.join(format!("{stem}-{n}.h5"));
-        n += 1;
-    }
-    path
+/// A claimed output: the final path and the temporary file reserved for it.
+#[derive(Debug)]
+pub struct Target {
+    pub path: PathBuf,
+    pub temp: PathBuf,
+    force: bool,
 }
 
-/// Checks, before any work, that `path` can be written: it must not exist
-/// (unless `force`), and its directory must exist (it is created if missing)
-/// and accept a new file.
-pub fn preflight(path: &Path, force: bool) -> Result<(), String> {
-    let shown = path.display();
-    if path.as_os_str().is_empty() {
-        return Err("--output is empty".into());
+/// Why a path can't be claimed.
+#[derive(Debug, PartialEq)]
+pub enum Refusal {
+    /// Another run holds the temporary name.
+    Taken(String),
+    Invalid(String),
+}
+
+impl Refusal {
+    pub fn message(self) -> String {
+        match self {
+            Refusal::Taken(m) | Refusal::Invalid(m) => m,
+        }
     }
+}
+
+/// Claims the default name in `dir` (normally [`RESULTS_DIR`]),
+/// `mcpi-<mode>-<N>r-<yyyymmddThhmmssZ>[-j<SLURM_JOB_ID>].h5`, or, if a result
+/// or a concurrent run already has it, the first free one of `…-2.h5`,
+/// `…-3.h5`, …: a default name never overwrites anything.
+pub fn reserve_default(
+    dir: &Path,
+    mode: &str,
+    ranks: u32,
+    now: UtcTime,
+    slurm_job: Option<&str>,
+) -> Result<Target, String> {
+    let job = slurm_job.map(|id| format!("-j{id}")).unwrap_or_default();
+    let stem = format!("mcpi-{mode}-{ranks}r-{}{job}", now.compact());
+    for n in 1..=1000 {
+        let name = match n {
+            1 => format!("{stem}.h5"),
+            n => format!("{stem}-{n}.h5"),
+        };
+        let path = dir.join(name);
+        if fs::symlink_metadata(&path).is_ok() {
+            continue;
+        }
+        match reserve(&path, false) {
+            Err(Refusal::Taken(_)) => continue,
+            claimed => return claimed.map_err(Refusal::message),
+        }
+    }
+    Err(format!("no free name for {stem}.h5 in {}", dir.display()))
+}
+
+/// Checks that `path` can take a result and claims its temporary file. The
+/// path must name a file; if it exists, it is refused unless `force`, and
+/// even then only a regular file is replaced. Missing directories are
+/// created, but only once every other check has passed.
+pub fn reserve(path: &Path, force: bool) -> Result<Target, Refusal> {
+    let invalid = |m: String| Err(Refusal::Invalid(m));
+    let shown = path.display();
+    let name = match last_component(path) {
+        Some(name) => name,
+        None => return invalid(format!("--output {shown} does not name a file")),
+    };
     match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => return Err(format!("{shown} is a directory")),
+        Ok(meta) if meta.is_dir() => return invalid(format!("{shown} is a directory")),
         Ok(_) if !force => {
-            return Err(format!(
+            return invalid(format!(
                 "{shown} already exists; pass --force to overwrite it or choose another --output"
             ))
         }
-        Ok(_) | Err(_) => {}
+        Ok(meta) if meta.is_symlink() => {
+            return invalid(format!("{shown} is a symbolic link; not replacing it"))
+        }
+        Ok(meta) if !meta.is_file() => {
+            return invalid(format!("{shown} is not a regular file; not replacing it"))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return invalid(format!("cannot use --output {shown}: {e}")),
     }
     let dir = parent_dir(path);
-    fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create the output directory {}: {e}", dir.display()))?;
-    let probe = temp_path(path);
-    fs::File::create_new(&probe)
-        .and_then(|_| fs::remove_file(&probe))
-        .map_err(|e| {
-            format!(
-                "cannot write to the output directory {}: {e}",
-                dir.display()
-            )
-        })
+    let mut temp_name = OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(".tmp");
+    let temp = dir.join(temp_name);
+    if temp.to_str().is_none() {
+        return invalid(format!(
+            "--output {shown} is not valid UTF-8, which HDF5 needs"
+        ));
+    }
+    if let Err(e) = fs::create_dir_all(dir) {
+        return invalid(format!(
+            "cannot create the output directory {}: {e}",
+            dir.display()
+        ));
+    }
+    match fs::File::create_new(&temp) {
+        Ok(_) => Ok(Target {
+            path: path.to_path_buf(),
+            temp,
+            force,
+        }),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(Refusal::Taken(format!(
+            "{} exists: another mcpi run is writing {shown} (or one crashed: remove the file)",
+            temp.display()
+        ))),
+        Err(e) => invalid(format!(
+            "cannot write to the output directory {}: {e}",
+            dir.display()
+        )),
+    }
 }
 
-/// The temporary name a result is written under: hidden, next to `path`.
-pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    parent_dir(path).join(format!(".{name}.{}.tmp", std::process::id()))
-}
-
-/// Moves the finished temporary file to `path` atomically. Without `force`
-/// this fails, leaving `path` untouched, if something appeared there meanwhile.
-pub fn publish(temp: &Path, path: &Path, force: bool) -> Result<(), String> {
-    let result = if force {
-        fs::rename(temp, path)
-    } else {
-        // link(2) refuses to replace an existing name, unlike rename(2).
-        fs::hard_link(temp, path).and_then(|()| fs::remove_file(temp))
-    };
-    result.map_err(|e| {
-        let _ = fs::remove_file(temp);
-        match e.kind() {
+impl Target {
+    /// Moves the finished temporary file to the final path atomically.
+    /// Without `--force`, if something else created the final path meanwhile,
+    /// it is left alone and the results stay in the temporary file.
+    pub fn publish(&self) -> Result<(), String> {
+        let shown = self.path.display();
+        let result = if self.force {
+            fs::rename(&self.temp, &self.path)
+        } else {
+            // link(2) refuses to replace an existing name, unlike rename(2).
+            fs::hard_link(&self.temp, &self.path).and_then(|()| fs::remove_file(&self.temp))
+        };
+        result.map_err(|e| match e.kind() {
             ErrorKind::AlreadyExists => format!(
-                "{} appeared while mcpi ran; not overwriting it (pass --force to)",
-                path.display()
+                "{shown} appeared while mcpi ran; not overwriting it. The results are in {}",
+                self.temp.display()
             ),
-            _ => format!("cannot write {}: {e}", path.display()),
-        }
-    })
+            _ => {
+                self.abandon();
+                format!("cannot write {shown}: {e}")
+            }
+        })
+    }
+
+    /// Gives the claim up: removes the temporary file.
+    pub fn abandon(&self) {
+        let _ = fs::remove_file(&self.temp);
+    }
+}
+
+/// The last component of `path` as written, if it is a file name (not empty,
+/// `.` or `..`: `out/`, `out/.` and `out/..` name directories).
+fn last_component(path: &Path) -> Option<&std::ffi::OsStr> {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let last = bytes.rsplit(|&b| b == b'/').next()?;
+    match last {
+        b"" | b"." | b".." => None,
+        _ => path.file_name(),
+    }
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -109,64 +190,99 @@ mod tests {
         dir
     }
 
-    #[test]
-    fn default_names_carry_mode_ranks_time_and_job() {
-        let t = UtcTime::from_unix(1_795_915_525);
-        assert_eq!(
-            default_path("balanced", 4, t, None),
-            Path::new("results/mcpi-balanced-4r-20261129T012525Z.h5")
-        );
-        assert_eq!(
-            default_path("direct", 3, t, Some("77")),
-            Path::new("results/mcpi-direct-3r-20261129T012525Z-j77.h5")
-        );
+    fn refused(path: &Path, force: bool) -> String {
+        reserve(path, force).unwrap_err().message()
     }
 
     #[test]
-    fn preflight_refuses_existing_files_without_force() {
+    fn default_names_carry_mode_ranks_time_and_job_and_never_collide() {
+        let dir = scratch("default").join(RESULTS_DIR);
+        let t = UtcTime::from_unix(1_795_915_525);
+        let a = reserve_default(&dir, "balanced", 4, t, None).unwrap();
+        assert_eq!(a.path, dir.join("mcpi-balanced-4r-20261129T012525Z.h5"));
+        // A concurrent run (holding the temporary file) pushes the next one on.
+        let b = reserve_default(&dir, "balanced", 4, t, None).unwrap();
+        assert_eq!(b.path, dir.join("mcpi-balanced-4r-20261129T012525Z-2.h5"));
+        let c = reserve_default(&dir, "direct", 3, t, Some("77")).unwrap();
+        assert_eq!(c.path, dir.join("mcpi-direct-3r-20261129T012525Z-j77.h5"));
+    }
+
+    #[test]
+    fn existing_files_are_refused_without_force_and_odd_ones_even_with_it() {
         let dir = scratch("exists");
         let path = dir.join("r.h5");
         fs::write(&path, "keep").unwrap();
-        assert!(preflight(&path, false)
-            .unwrap_err()
-            .contains("already exists"));
-        assert!(preflight(&path, true).is_ok());
-        assert!(preflight(&dir, true)
-            .unwrap_err()
-            .contains("is a directory"));
+        assert!(refused(&path, false).contains("already exists"));
+        assert!(refused(&dir, true).contains("is a directory"));
+        std::os::unix::fs::symlink(&path, dir.join("link.h5")).unwrap();
+        assert!(refused(&dir.join("link.h5"), true).contains("symbolic link"));
+        assert!(refused(Path::new("/dev/null"), true).contains("not a regular file"));
         assert_eq!(fs::read_to_string(&path).unwrap(), "keep");
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "probe left behind");
+        let target = reserve(&path, true).unwrap();
+        target.abandon();
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            2,
+            "only r.h5 and link.h5"
+        );
     }
 
     #[test]
-    fn preflight_creates_missing_directories_and_rejects_impossible_ones() {
-        let dir = scratch("mkdir");
-        assert!(preflight(&dir.join("a/b/r.h5"), false).is_ok());
-        assert!(dir.join("a/b").is_dir());
+    fn paths_must_name_files_and_are_checked_before_anything_is_created() {
+        let dir = scratch("names");
         fs::write(dir.join("file"), "").unwrap();
-        let err = preflight(&dir.join("file/r.h5"), false).unwrap_err();
-        assert!(err.contains("cannot create the output directory"), "{err}");
+        for (path, reason) in [
+            (dir.join("new/"), "does not name a file"),
+            (dir.join("new/."), "does not name a file"),
+            (dir.join("new/.."), "does not name a file"),
+            (dir.join("file/r.h5"), "cannot use --output"),
+        ] {
+            let err = refused(&path, true);
+            assert!(err.contains(reason), "{}: {err}", path.display());
+        }
+        assert!(
+            !dir.join("new").exists(),
+            "a refused path created a directory"
+        );
+        let target = reserve(&dir.join("a/b/r.h5"), false).unwrap();
+        assert!(target.temp.is_file() && dir.join("a/b").is_dir());
     }
 
     #[test]
-    fn publish_never_clobbers_without_force() {
+    fn a_second_claim_on_the_same_path_is_refused() {
+        let dir = scratch("claims");
+        let path = dir.join("r.h5");
+        let first = reserve(&path, false).unwrap();
+        assert!(matches!(reserve(&path, false), Err(Refusal::Taken(_))));
+        first.abandon();
+        assert!(reserve(&path, false).is_ok());
+    }
+
+    #[test]
+    fn publish_never_clobbers_without_force_and_keeps_the_results() {
         let dir = scratch("publish");
         let path = dir.join("r.h5");
-        let temp = temp_path(&path);
-        fs::write(&temp, "new").unwrap();
-        publish(&temp, &path, false).unwrap();
+        let target = reserve(&path, false).unwrap();
+        fs::write(&target.temp, "new").unwrap();
+        target.publish().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "new");
-        assert!(!temp.exists());
+        assert!(!target.temp.exists());
 
-        fs::write(&temp, "newer").unwrap();
-        assert!(publish(&temp, &path, false)
-            .unwrap_err()
-            .contains("appeared"));
-        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
-        assert!(!temp.exists());
+        let other = dir.join("s.h5");
+        let target = reserve(&other, false).unwrap();
+        fs::write(&other, "someone else's").unwrap();
+        fs::write(&target.temp, "ours").unwrap();
+        let err = target.publish().unwrap_err();
+        assert!(
+            err.contains("appeared") && err.contains(".s.h5.tmp"),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(&other).unwrap(), "someone else's");
+        assert_eq!(fs::read_to_string(&target.temp).unwrap(), "ours");
 
-        fs::write(&temp, "newer").unwrap();
-        publish(&temp, &path, true).unwrap();
+        let target = reserve(&path, true).unwrap();
+        fs::write(&target.temp, "newer").unwrap();
+        target.publish().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "newer");
     }
 }

@@ -30,6 +30,43 @@ impl Console {
     }
 }
 
+/// Prints `mcpi: error: <message>` on stderr.
+pub fn error(message: &str) {
+    print_to(&mut std::io::stderr(), &format!("mcpi: error: {message}"));
+}
+
+/// clap's multi-line error text as one line: the message and any value list,
+/// without usage, tips and the pointer to `--help` (added back briefly).
+pub fn one_line(rendered: &str) -> String {
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("Usage:")
+                && !l.starts_with("tip:")
+                && !l.starts_with("For more information")
+        })
+        .collect();
+    let text = parts.join(" ");
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    format!("{text} (see mcpi --help)")
+}
+
+/// The command line, each argument shell-quoted when it needs to be.
+pub fn command_line(args: impl Iterator<Item = std::ffi::OsString>) -> String {
+    let quote = |arg: std::ffi::OsString| {
+        let arg = arg.to_string_lossy().into_owned();
+        let plain = |c: char| c.is_ascii_alphanumeric() || "-_=.,:/+@%".contains(c);
+        if !arg.is_empty() && arg.chars().all(plain) {
+            arg
+        } else {
+            format!("'{}'", arg.replace('\'', "'\\''"))
+        }
+    };
+    args.map(quote).collect::<Vec<_>>().join(" ")
+}
+
 /// Prints a line, ignoring a closed pipe (`mcpi | head` must not panic).
 fn print_to(stream: &mut dyn Write, text: &str) {
     let _ = writeln!(stream, "{text}").and_then(|()| stream.flush());
@@ -205,11 +242,12 @@ impl Progress {
                 let tenth = tenths(done, self.total);
                 if tenth > self.last_tenth {
                     self.last_tenth = tenth;
-                    eprintln!(
+                    let line = format!(
                         "progress {done}/{} chunks {:.2} s",
                         self.total,
                         self.start.elapsed().as_secs_f64()
                     );
+                    print_to(&mut std::io::stderr(), &line);
                 }
             }
         }
@@ -245,6 +283,29 @@ mod tests {
         assert_eq!(printed, [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
         assert_eq!(tenths(3, 3), 10);
         assert_eq!(tenths(1, 3), 3);
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let rendered = "error: invalid value 'fast' for '--mode <MODE>'\n  [possible values: balanced, direct]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line(rendered),
+            "invalid value 'fast' for '--mode <MODE>' [possible values: balanced, direct] (see mcpi --help)"
+        );
+        let rendered = "error: unexpected argument '--bogus' found\n\n  tip: to pass '--bogus' as a value, use '-- --bogus'\n\nUsage: mcpi [OPTIONS]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line(rendered),
+            "unexpected argument '--bogus' found (see mcpi --help)"
+        );
+    }
+
+    #[test]
+    fn command_lines_are_quoted_for_a_shell() {
+        let args = ["mcpi", "-o", "my results/x.h5", "--targets", ":-1", "it's"].map(Into::into);
+        assert_eq!(
+            command_line(args.into_iter()),
+            "mcpi -o 'my results/x.h5' --targets :-1 'it'\\''s'"
+        );
     }
 
     #[test]

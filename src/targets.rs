@@ -85,7 +85,11 @@ fn slice(item: &str, engines: usize) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
     while (step > 0 && i < stop) || (step < 0 && i > stop) {
         out.push(i as usize);
-        i += step;
+        // A step past the end of i64 ends the slice, as it would in Python.
+        match i.checked_add(step) {
+            Some(next) => i = next,
+            None => break,
+        }
     }
     Ok(out)
 }
@@ -111,6 +115,8 @@ mod tests {
             ("0:2,3", 4, vec![0, 1, 3]),
             ("-100:100", 2, vec![0, 1]),
             (":-1", 2, vec![0]),
+            ("1::9223372036854775807", 3, vec![1]),
+            ("::-9223372036854775808", 3, vec![2]),
         ] {
             assert_eq!(select(spec, engines), Ok(want), "{spec} of {engines}");
         }

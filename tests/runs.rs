@@ -63,6 +63,7 @@ fn every_mode_rank_count_and_target_set_gives_the_same_count() {
         cases.push((4, mode, vec!["--targets", "::2"]));
         cases.push((3, mode, vec!["--targets", "1:"]));
         cases.push((4, mode, vec!["--targets", "2"]));
+        cases.push((4, mode, vec!["--targets", "1::9223372036854775807"]));
     }
     for (ranks, mode, extra) in cases {
         let (json, _) = run_json(&dir, ranks, mode, &extra);
@@ -231,10 +232,31 @@ fn default_output_goes_to_results_with_a_timestamp() {
     assert!(out.starts_with("results/mcpi-balanced-2r-"), "{out}");
     assert!(out.ends_with("Z.h5"), "{out}");
     assert!(dir.join(out).is_file());
-    // A second run in the same second never overwrites the first.
-    let again = mcpi_in(&dir, 2, &["-n", "1e5", "--json"], &[]).json();
-    assert_ne!(again["output"], json["output"]);
-    assert_eq!(std::fs::read_dir(dir.join("results")).unwrap().count(), 2);
+    // Runs started together (as `srun ... &` steps of one job would be) each
+    // claim their own name; none loses its results.
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let dir = dir.clone();
+            std::thread::spawn(move || mcpi_in(&dir, 2, &["-n", "1e5", "--json"], &[]).json())
+        })
+        .collect();
+    let mut outputs: Vec<String> = runs
+        .into_iter()
+        .map(|r| r.join().unwrap()["output"].as_str().unwrap().to_string())
+        .collect();
+    outputs.push(out.to_string());
+    outputs.sort();
+    outputs.dedup();
+    assert_eq!(outputs.len(), 4, "{outputs:?}");
+    let files: Vec<_> = std::fs::read_dir(dir.join("results"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(
+        files.len(),
+        4,
+        "only the results, no temporary files: {files:?}"
+    );
 }
 
 #[test]
