@@ -187,8 +187,8 @@ nf=$fail
 submit slurm/pi.sbatch --samples 0
 check "job $job_id (--samples 0): sbatch --wait exits non-zero (got $job_rc)" \
     test "$job_rc" -ne 0 -a "$job_rc" -ne 124
-n_err=$(grep -c '^error:' "$job_out" 2>/dev/null)
-check "job $job_id: exactly one 'error:' line from mcpi (got ${n_err:-0})" eq "${n_err:-0}" 1
+n_err=$(grep -c '^mcpi: error:' "$job_out" 2>/dev/null)
+check "job $job_id: exactly one 'mcpi: error:' line (got ${n_err:-0})" eq "${n_err:-0}" 1
 (( fail == nf )) || show_file "$job_out"
 
 # 5. An impossible request is refused at submission (EnforcePartLimits=ALL) instead of pending.
