@@ -190,13 +190,13 @@ fn assemble(
     let identity = |rank: usize| -> Identity {
         serde_json::from_slice(&identities[rank]).expect("every rank sent its identity")
     };
-    let mut engines: Vec<EngineRow> = (0..cluster.engines() as u32)
-        .map(|engine_id| {
-            let rank = cluster.engine_rank(engine_id);
-            let id = identity(rank as usize);
+    let mut engines: Vec<EngineRow> = (0..cluster.size())
+        .filter_map(|rank| Some((rank, cluster.engine_of_rank(rank)?)))
+        .map(|(rank, engine_id)| {
+            let id = identity(rank);
             EngineRow {
                 engine_id,
-                rank,
+                rank: rank as u32,
                 pid: id.pid,
                 host: id.host.parse().unwrap_or_default(),
                 kernel: id.kernel.parse().unwrap_or_default(),

@@ -111,15 +111,6 @@ impl Cluster {
         (self.size() - 1).max(1)
     }
 
-    /// The rank that hosts engine `engine_id`.
-    pub fn engine_rank(&self, engine_id: u32) -> u32 {
-        if self.size() == 1 {
-            0
-        } else {
-            engine_id + 1
-        }
-    }
-
     /// The engine id of `rank`; `None` for the controller of a multi-rank run.
     pub fn engine_of_rank(&self, rank: usize) -> Option<u32> {
         match (self.size(), rank) {

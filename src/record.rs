@@ -100,6 +100,7 @@ impl RunRecord {
 }
 
 /// Folds chunk rows into per-engine totals, keeping the engines' identities.
+/// `engines` is in engine-id order (`engines[i].engine_id == i`).
 pub fn tally_engines(engines: &mut [EngineRow], chunks: &[ChunkRow]) {
     for e in engines.iter_mut() {
         e.chunks = 0;
@@ -109,8 +110,8 @@ pub fn tally_engines(engines: &mut [EngineRow], chunks: &[ChunkRow]) {
     }
     for c in chunks {
         let e = engines
-            .iter_mut()
-            .find(|e| e.engine_id == c.engine_id)
+            .get_mut(c.engine_id as usize)
+            .filter(|e| e.engine_id == c.engine_id)
             .expect("every chunk row names a known engine");
         e.chunks += 1;
         e.samples += c.samples;
@@ -119,22 +120,28 @@ pub fn tally_engines(engines: &mut [EngineRow], chunks: &[ChunkRow]) {
     }
 }
 
+/// An engine row for tests: engine `id` on rank `id + 1`, with stale totals.
+#[cfg(test)]
+pub(crate) fn example_engine(id: u32, pid: u32) -> EngineRow {
+    EngineRow {
+        engine_id: id,
+        rank: id + 1,
+        pid,
+        host: "node".parse().unwrap(),
+        kernel: "scalar".parse().unwrap(),
+        chunks: 9,
+        samples: 9,
+        inside: 9,
+        busy_s: 9.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn engine(id: u32) -> EngineRow {
-        EngineRow {
-            engine_id: id,
-            rank: id + 1,
-            pid: 100 + id,
-            host: "node".parse().unwrap(),
-            kernel: "scalar".parse().unwrap(),
-            chunks: 9,
-            samples: 9,
-            inside: 9,
-            busy_s: 9.0,
-        }
+        example_engine(id, 100 + id)
     }
 
     fn chunk(chunk_id: u64, engine_id: u32, inside: u64) -> ChunkRow {

@@ -310,17 +310,7 @@ mod tests {
 
     #[test]
     fn stdout_lines_follow_engine_order_and_targets() {
-        let engine = |id: u32, pid: u32| EngineRow {
-            engine_id: id,
-            rank: id + 1,
-            pid,
-            host: "h".parse().unwrap(),
-            kernel: "scalar".parse().unwrap(),
-            chunks: 0,
-            samples: 0,
-            inside: 0,
-            busy_s: 0.0,
-        };
+        let engine = crate::record::example_engine;
         let engines = [engine(0, 11), engine(1, 12), engine(2, 13)];
         assert_eq!(
             stdout_lines(&engines, &[0, 1]),
