@@ -6,6 +6,12 @@ use crate::schedule::DEFAULT_WINDOW;
 use clap::{Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// Points when `--samples` is not given.
+pub const DEFAULT_SAMPLES: u64 = 100_000_000;
+/// Chunks when `--chunks` is not given.
+pub const DEFAULT_CHUNKS: u64 = 100;
 
 /// The seed used when `--seed` is not given.
 pub const DEFAULT_SEED: u64 = 20_260_101;
@@ -21,6 +27,15 @@ Reproducibility:
   a (--seed, --samples, --chunks) triple gives the same inside count in both
   modes, with any number of ranks, any --targets and any schedule.
 
+Interruptions:
+  SIGINT, SIGTERM or SIGUSR1 (Ctrl-C, kill, Slurm's --signal) stop the run
+  cleanly: the chunks being computed are collected (up to --grace), every
+  completed chunk is saved to <output>.partial.h5, and every rank exits with
+  128 + the signal number. Completed chunks are also saved every
+  --checkpoint-every seconds, so a crash loses at most that much work.
+  mcpi --resume <output>.partial.h5 finishes the run; its inside count is
+  identical to an uninterrupted run's.
+
 Environment:
   MCPI_KERNEL    force a sampling kernel (see the summary's 'kernel' line)
   SLURM_JOB_ID   added to the default output name when set
@@ -32,6 +47,8 @@ Examples:
                                             all engines but the last
   mpirun -n 3 mcpi --samples 1e9 --chunks 1000 --json
   srun --mpi=pmi2 mcpi --mode balanced      inside a Slurm allocation
+  mpirun -n 4 mcpi --resume results/mcpi-balanced-4r-20261129T101500Z.partial.h5
+                                            finish an interrupted run
   mcpi --samples 1e8                        one process: the serial baseline";
 
 #[derive(Parser, Debug)]
@@ -51,18 +68,19 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Mode::Balanced)]
     pub mode: Mode,
 
-    /// Total number of random points: 100000000, 1e8, 2.5e9, 100M, 1G, 1_000_000.
-    #[arg(long, short = 'n', value_name = "N", default_value = "100000000", value_parser = parse_count, allow_hyphen_values = true)]
-    pub samples: u64,
+    /// Total number of random points: 100000000, 1e8, 2.5e9, 100M, 1G,
+    /// 1_000_000 [default: 1e8]
+    #[arg(long, short = 'n', value_name = "N", value_parser = parse_count, allow_hyphen_values = true)]
+    pub samples: Option<u64>,
 
     /// Number of chunks the points are split into, exactly (the first N mod K
-    /// chunks get one point more).
-    #[arg(long, short = 'k', value_name = "K", default_value = "100", value_parser = parse_count, allow_hyphen_values = true)]
-    pub chunks: u64,
+    /// chunks get one point more) [default: 100]
+    #[arg(long, short = 'k', value_name = "K", value_parser = parse_count, allow_hyphen_values = true)]
+    pub chunks: Option<u64>,
 
-    /// Seed of all random streams (any u64).
-    #[arg(long, short = 's', value_name = "S", default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
-    pub seed: u64,
+    /// Seed of all random streams (any u64) [default: 20260101]
+    #[arg(long, short = 's', value_name = "S", allow_negative_numbers = true)]
+    pub seed: Option<u64>,
 
     /// Engines that work, in Python index syntax over engine ids: ':-1', '1:',
     /// '::2', '0,2', '3' [default: all]
@@ -96,6 +114,34 @@ pub struct Cli {
     #[arg(long, value_name = "W", default_value_t = DEFAULT_WINDOW as u32,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub window: u32,
+
+    /// Continue the interrupted run saved in FILE (a `.partial.h5`
+    /// checkpoint): compute only its missing chunks, with any mode and number
+    /// of ranks, and complete it into the results file it was heading for.
+    /// --samples, --chunks and --seed come from the file.
+    #[arg(long, value_name = "FILE", conflicts_with = "output")]
+    pub resume: Option<PathBuf>,
+
+    /// Save the completed chunks to `<output>.partial.h5` at least this often
+    /// while the run goes (and when a signal stops it); 0 saves after every
+    /// chunk.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub checkpoint_every: Duration,
+
+    /// After SIGINT, SIGTERM or SIGUSR1: how long to wait for the chunks being
+    /// computed before saving without them.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub grace: Duration,
+}
+
+/// Seconds as a plain non-negative number: `10`, `0.5`.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| *d <= Duration::from_secs(366 * 86_400))
+        .ok_or_else(|| format!("'{text}' is not a number of seconds between 0 and a year"))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -132,6 +178,8 @@ pub struct Job {
     pub window: u32,
     /// `MCPI_KERNEL` as validated on rank 0, for every engine to honour.
     pub kernel: Option<String>,
+    /// The chunks this session computes, as ascending `[start, end)` ranges.
+    pub todo: Vec<[u64; 2]>,
 }
 
 impl Job {
@@ -141,12 +189,31 @@ impl Job {
             chunks: self.chunks,
         }
     }
+
+    /// The chunks this session computes, ascending.
+    pub fn todo(&self) -> Vec<u64> {
+        self.todo.iter().flat_map(|&[a, b]| a..b).collect()
+    }
+
+    /// Sets the chunks to compute from an ascending list of chunk ids.
+    pub fn set_todo(&mut self, chunks: &[u64]) {
+        self.todo.clear();
+        for &c in chunks {
+            match self.todo.last_mut() {
+                Some(range) if range[1] == c => range[1] = c + 1,
+                _ => self.todo.push([c, c + 1]),
+            }
+        }
+    }
 }
 
 impl Cli {
     /// Validates the options that need no file system, for `engines` engines.
+    /// The job computes every chunk.
     pub fn job(&self, engines: usize, kernel: Option<String>) -> Result<Job, String> {
-        ChunkPlan::new(self.samples, self.chunks)?;
+        let samples = self.samples.unwrap_or(DEFAULT_SAMPLES);
+        let chunks = self.chunks.unwrap_or(DEFAULT_CHUNKS);
+        ChunkPlan::new(samples, chunks)?;
         let targets = match &self.targets {
             None => (0..engines as u32).collect(),
             Some(spec) => crate::targets::select(spec, engines)?
@@ -156,12 +223,13 @@ impl Cli {
         };
         Ok(Job {
             mode: self.mode,
-            samples: self.samples,
-            chunks: self.chunks,
-            seed: self.seed,
+            samples,
+            chunks,
+            seed: self.seed.unwrap_or(DEFAULT_SEED),
             targets,
             window: self.window,
             kernel,
+            todo: vec![[0, chunks]],
         })
     }
 }
@@ -188,6 +256,26 @@ mod tests {
         assert_eq!(job.seed, DEFAULT_SEED);
         assert_eq!(job.targets, [0, 1, 2]);
         assert_eq!(job.window, DEFAULT_WINDOW as u32);
+        assert_eq!(job.todo(), (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_chunks_to_do_travel_as_ranges() {
+        let mut job = parse(&[]).unwrap().job(1, None).unwrap();
+        job.set_todo(&[0, 1, 2, 5, 7, 8]);
+        assert_eq!(job.todo, [[0, 3], [5, 6], [7, 9]]);
+        assert_eq!(job.todo(), [0, 1, 2, 5, 7, 8]);
+        job.set_todo(&[]);
+        assert!(job.todo().is_empty());
+    }
+
+    #[test]
+    fn seconds_are_plain_non_negative_numbers() {
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_seconds("0"), Ok(Duration::ZERO));
+        for bad in ["-1", "nan", "inf", "1e30", "", "10s"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -219,6 +307,8 @@ mod tests {
             &["--mode", "fast"],
             &["--window", "0"],
             &["--progress", "sometimes"],
+            &["--resume", "a.partial.h5", "--output", "b.h5"],
+            &["--grace", "-1"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }

@@ -7,11 +7,12 @@
 //! [`Backoff`](crate::schedule::Backoff): MPICH busy-polls inside blocking
 //! calls, and a spinning controller would steal an engine's core.
 
-use crate::cli::Job;
+use crate::cli::{Job, Mode};
 use crate::clock::{process_cpu_time, thread_cpu_time};
 use crate::kernel::Kernel;
 use crate::record::ChunkRow;
 use crate::schedule::{self, Backoff, Dispatcher};
+use crate::signals;
 use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;
 use mpi::point_to_point::Message;
@@ -23,8 +24,17 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 const ROOT: i32 = 0;
+/// Controller to engine: a chunk id to compute, or [`STOP`].
 const TAG_TASK: Tag = 1;
+/// Engine to controller: a [`ChunkResult`].
 const TAG_RESULT: Tag = 2;
+/// Engine to controller: "I caught this signal; stop everyone".
+const TAG_HALT: Tag = 3;
+/// Controller to engine: "stop now, leave the queued chunks", with the signal.
+const TAG_CANCEL: Tag = 4;
+/// Engine to controller: "nothing more from me": its chunk count and inside
+/// total, checked against what arrived.
+const TAG_BYE: Tag = 5;
 /// Task message telling an engine that no more chunks will come.
 const STOP: u64 = u64::MAX;
 
@@ -37,13 +47,11 @@ struct ChunkResult {
     compute_s: f64,
     /// CPU time the engine's thread got while computing.
     compute_cpu_s: f64,
-    /// Engine clock: seconds since the engine passed the start barrier.
-    finished_s: f64,
 }
 
 /// Words of a [`ChunkResult`] on the wire. Results travel as plain `u64`
 /// words: a derived MPI datatype would never be freed (MPICH warns at exit).
-const WORDS: usize = 5;
+const WORDS: usize = 4;
 
 impl ChunkResult {
     fn to_words(self) -> [u64; WORDS] {
@@ -52,30 +60,32 @@ impl ChunkResult {
             self.inside,
             self.compute_s.to_bits(),
             self.compute_cpu_s.to_bits(),
-            self.finished_s.to_bits(),
         ]
     }
 
-    fn from_words(w: &[u64]) -> ChunkResult {
+    fn from_words(w: &[u64; WORDS]) -> ChunkResult {
         ChunkResult {
             chunk_id: w[0],
             inside: w[1],
             compute_s: f64::from_bits(w[2]),
             compute_cpu_s: f64::from_bits(w[3]),
-            finished_s: f64::from_bits(w[4]),
         }
     }
 }
 
-/// What the controller holds at the end of the parallel section.
+/// How a session ended, on the controller.
 #[derive(Debug)]
 pub struct Outcome {
-    /// One row per chunk, in chunk order.
-    pub chunks: Vec<ChunkRow>,
-    /// Controller wall time of the parallel section.
+    /// Controller wall time of the parallel section (up to the last result,
+    /// or to the end of the wind-down after a signal).
     pub elapsed: Duration,
     /// Controller process CPU time over the same section.
     pub controller_cpu: Duration,
+    /// The signal that stopped the session before its last chunk, if any.
+    pub signal: Option<i32>,
+    /// Engines still computing when the grace time ran out: their chunks in
+    /// flight are lost and MPI cannot be shut down cleanly.
+    pub stranded: Vec<u32>,
 }
 
 /// An initialised MPI world.
@@ -177,217 +187,289 @@ impl Cluster {
         Some(parts)
     }
 
-    /// Direct mode: every targeted engine computes its static share, then one
-    /// gather brings all chunk results to rank 0. Returns on rank 0 only.
-    pub fn run_direct(&self, job: &Job, kernel: Kernel) -> Option<Outcome> {
-        let plan = job.plan();
-        let workers = job.targets.len() as u64;
-        let start = Instant::now();
-        let cpu = process_cpu_time();
-        // The chunks rank `r` computes.
-        let share_of = |rank: usize| -> std::ops::Range<u64> {
-            let engine = self.engine_of_rank(rank);
-            match job.targets.iter().position(|&t| Some(t) == engine) {
-                Some(index) => plan.share(workers, index as u64),
-                None => 0..0,
-            }
-        };
-        let mine: Vec<u64> = share_of(self.rank())
-            .flat_map(|chunk| compute(job, kernel, chunk, start).to_words())
-            .collect();
-
-        let root = self.world.process_at_rank(ROOT);
-        if !self.is_root() {
-            mpi::request::scope(|scope| {
-                wait(root.immediate_gather_varcount_into(scope, &mine[..]))
-            });
-            return None;
-        }
-        let counts: Vec<Count> = (0..self.size())
-            .map(|r| (share_of(r).count() * WORDS) as Count)
-            .collect();
-        let displs = offsets(&counts);
-        let total: Count = counts.iter().sum();
-        assert_eq!(
-            total as usize,
-            job.chunks as usize * WORDS,
-            "the shares cover every chunk"
-        );
-        let mut words = vec![0u64; job.chunks as usize * WORDS];
-        {
-            let mut partition = PartitionMut::new(&mut words[..], &counts[..], &displs[..]);
-            mpi::request::scope(|scope| {
-                wait(root.immediate_gather_varcount_into_root(scope, &mine[..], &mut partition))
-            });
-        }
-        let elapsed = start.elapsed();
-        let controller_cpu = process_cpu_time().saturating_sub(cpu);
-        let mut chunks = Vec::with_capacity(job.chunks as usize);
-        for rank in 0..self.size() {
-            let engine_id = if self.size() == 1 {
-                0
-            } else {
-                rank.saturating_sub(1) as u32
-            };
-            let at = displs[rank] as usize;
-            for w in words[at..at + counts[rank] as usize].chunks_exact(WORDS) {
-                let r = ChunkResult::from_words(w);
-                // The job starts for everyone at the barrier: chunks are
-                // "dispatched" at 0 and done at the engine's own clock.
-                chunks.push(row(job, &r, engine_id, 0.0, r.finished_s));
-            }
-        }
-        chunks.sort_by_key(|c| c.chunk_id);
-        Some(Outcome {
-            chunks,
-            elapsed,
-            controller_cpu,
-        })
-    }
-
-    /// Balanced mode: rank 0 hands chunks to whichever engine reports back,
-    /// keeping `job.window` chunks in flight per targeted engine. Calls
-    /// `progress(done)` on rank 0 after each chunk. Returns on rank 0 only.
-    pub fn run_balanced(
+    /// Runs one session: computes the chunks `todo` (ascending) in `job.mode`
+    /// and calls `on_row` on rank 0 for each result as it arrives. Returns on
+    /// rank 0 only.
+    ///
+    /// Every rank watches for [`signals`]: the first one caught anywhere stops
+    /// the dispatching, the chunks being computed are still collected (for up
+    /// to `grace`), queued ones are dropped, and the session ends early.
+    ///
+    /// In direct mode every targeted engine takes a fixed contiguous share of
+    /// `todo`; in balanced mode the controller hands chunks to whichever
+    /// engine has room in its window. Either way results stream to rank 0 as
+    /// they are computed, so a checkpoint can hold them.
+    pub fn run(
         &self,
         job: &Job,
         kernel: Kernel,
-        progress: &mut dyn FnMut(u64),
+        todo: &[u64],
+        grace: Duration,
+        on_row: &mut dyn FnMut(ChunkRow),
     ) -> Option<Outcome> {
         if self.size() == 1 {
-            return Some(self.run_alone(job, kernel, progress));
-        }
-        if self.is_root() {
-            Some(self.control(job, progress))
+            Some(run_alone(job, kernel, todo, on_row))
+        } else if self.is_root() {
+            Some(self.control(job, todo, grace, on_row))
         } else {
-            self.serve(job, kernel);
+            self.serve(job, kernel, todo);
             None
         }
     }
 
-    /// One rank alone: the controller computes every chunk in order.
-    fn run_alone(&self, job: &Job, kernel: Kernel, progress: &mut dyn FnMut(u64)) -> Outcome {
-        let start = Instant::now();
-        let cpu = process_cpu_time();
-        let chunks = (0..job.chunks)
-            .map(|chunk| {
-                let dispatch_s = start.elapsed().as_secs_f64();
-                let r = compute(job, kernel, chunk, start);
-                progress(chunk + 1);
-                row(job, &r, 0, dispatch_s, r.finished_s)
-            })
-            .collect();
-        Outcome {
-            chunks,
-            elapsed: start.elapsed(),
-            controller_cpu: process_cpu_time().saturating_sub(cpu),
-        }
-    }
-
-    /// The controller's side of balanced mode.
-    fn control(&self, job: &Job, progress: &mut dyn FnMut(u64)) -> Outcome {
+    /// The controller's side: dispatch (balanced mode), collect results,
+    /// relay signals, and wait until every engine has said goodbye.
+    fn control(
+        &self,
+        job: &Job,
+        todo: &[u64],
+        grace: Duration,
+        on_row: &mut dyn FnMut(ChunkRow),
+    ) -> Outcome {
         let start = Instant::now();
         let cpu = process_cpu_time();
         let engines = self.engines();
         let targeted: Vec<usize> = job.targets.iter().map(|&t| t as usize).collect();
-        let send = |engine: usize, task: u64| {
+        let send = |engine: usize, tag: Tag, word: u64| {
             self.world
                 .process_at_rank(engine as i32 + 1)
-                .send_with_tag(&task, TAG_TASK);
+                .send_with_tag(&word, tag);
         };
-        for idle in (0..engines).filter(|e| !targeted.contains(e)) {
-            send(idle, STOP);
-        }
+        // Each engine gets exactly one STOP or CANCEL, then says goodbye.
+        let mut told = vec![false; engines];
+        let mut gone = vec![false; engines];
         let mut dispatch_s = vec![0.0; job.chunks as usize];
-        let mut dispatcher = Dispatcher::new(job.chunks, engines, job.window as usize);
-        for (engine, chunk) in dispatcher.start(&targeted) {
-            dispatch_s[chunk as usize] = start.elapsed().as_secs_f64();
-            send(engine, chunk);
-        }
-        let mut rows = vec![None; job.chunks as usize];
-        let any = self.world.any_process();
+        let mut dispatcher = match job.mode {
+            Mode::Direct => None,
+            Mode::Balanced => {
+                for idle in (0..engines).filter(|e| !targeted.contains(e)) {
+                    send(idle, TAG_TASK, STOP);
+                    told[idle] = true;
+                }
+                let mut d = Dispatcher::new(todo.len() as u64, engines, job.window as usize);
+                for (engine, index) in d.start(&targeted) {
+                    let chunk = todo[index as usize];
+                    dispatch_s[chunk as usize] = start.elapsed().as_secs_f64();
+                    send(engine, TAG_TASK, chunk);
+                }
+                Some(d)
+            }
+        };
+        let mut received = 0;
+        let mut sent_back = vec![(0u64, 0u64); engines];
+        let mut end = (todo.is_empty()).then(|| start.elapsed());
+        let mut signal: Option<i32> = None;
+        let mut deadline = None;
         let mut backoff = Backoff::for_waiting();
         let mut computed = Duration::ZERO;
-        while !dispatcher.is_complete() {
-            let (message, status) = poll(&mut backoff, || {
-                any.immediate_matched_probe_with_tag(TAG_RESULT)
-            });
-            let mut words = [0u64; WORDS];
-            message.matched_receive_into(&mut words[..]);
-            let result = ChunkResult::from_words(&words);
-            let done_s = start.elapsed().as_secs_f64();
-            let engine = status.source_rank() as usize - 1;
-            if let Some(next) = dispatcher.finished(engine) {
-                dispatch_s[next as usize] = start.elapsed().as_secs_f64();
-                send(engine, next);
+        let any = self.world.any_process();
+        while gone.iter().any(|g| !g) {
+            // Tells every engine not yet told, once.
+            let mut tell_the_rest = |tag: Tag, word: u64| {
+                for (engine, told) in told.iter_mut().enumerate() {
+                    if !std::mem::replace(told, true) {
+                        send(engine, tag, word);
+                    }
+                }
+            };
+            if end.is_some() && signal.is_none() {
+                tell_the_rest(TAG_TASK, STOP);
             }
-            computed += Duration::from_secs_f64(result.compute_s);
-            let typical = computed / dispatcher.done() as u32;
-            backoff.set_max_sleep(schedule::sleep_cap(typical, job.window as usize));
-            let chunk = result.chunk_id as usize;
-            rows[chunk] = Some(row(job, &result, engine as u32, dispatch_s[chunk], done_s));
-            progress(dispatcher.done());
+            if signal.is_none() {
+                if let Some(s) = signals::caught() {
+                    signal = Some(s);
+                    deadline = Some(Instant::now() + grace);
+                    tell_the_rest(TAG_CANCEL, s as u64);
+                }
+            }
+            let probe = || any.immediate_matched_probe();
+            let (message, status) =
+                match poll_events(&mut backoff, deadline, signal.is_none(), probe) {
+                    Event::Found(found) => found,
+                    Event::Signal => continue,
+                    Event::Timeout => break,
+                };
+            let engine = status.source_rank() as usize - 1;
+            match status.tag() {
+                TAG_RESULT => {
+                    let mut words = [0u64; WORDS];
+                    message.matched_receive_into(&mut words[..]);
+                    let result = ChunkResult::from_words(&words);
+                    let done_s = start.elapsed().as_secs_f64();
+                    if let Some(d) = dispatcher.as_mut() {
+                        let next = d.finished(engine);
+                        if let (Some(index), None) = (next, signal) {
+                            let chunk = todo[index as usize];
+                            dispatch_s[chunk as usize] = start.elapsed().as_secs_f64();
+                            send(engine, TAG_TASK, chunk);
+                        }
+                    }
+                    computed += Duration::from_secs_f64(result.compute_s);
+                    received += 1;
+                    let typical = computed / received as u32;
+                    backoff.set_max_sleep(schedule::sleep_cap(typical, job.window as usize));
+                    sent_back[engine].0 += 1;
+                    sent_back[engine].1 += result.inside;
+                    let chunk = result.chunk_id as usize;
+                    on_row(row(job, &result, engine as u32, dispatch_s[chunk], done_s));
+                    if received == todo.len() {
+                        end = Some(start.elapsed());
+                    }
+                }
+                TAG_HALT => {
+                    let (s, _) = message.matched_receive::<u64>();
+                    signals::relay(s as i32);
+                }
+                TAG_BYE => {
+                    let mut words = [0u64; 2];
+                    message.matched_receive_into(&mut words[..]);
+                    assert_eq!(
+                        (words[0], words[1]),
+                        sent_back[engine],
+                        "engine {engine}: its chunks and inside total don't match what arrived"
+                    );
+                    gone[engine] = true;
+                }
+                tag => unreachable!("unexpected message tag {tag} from engine {engine}"),
+            }
         }
-        let elapsed = start.elapsed();
-        let controller_cpu = process_cpu_time().saturating_sub(cpu);
-        for &engine in &targeted {
-            send(engine, STOP);
-        }
-        let chunks = rows
-            .into_iter()
-            .map(|r| r.expect("every chunk reported"))
-            .collect();
+        let elapsed = match (signal, end) {
+            (None, Some(end)) => end,
+            _ => start.elapsed(),
+        };
         Outcome {
-            chunks,
             elapsed,
-            controller_cpu,
+            controller_cpu: process_cpu_time().saturating_sub(cpu),
+            signal: signal.filter(|_| received < todo.len()),
+            stranded: (0..engines)
+                .filter(|&e| !gone[e])
+                .map(|e| e as u32)
+                .collect(),
         }
     }
 
-    /// An engine's side of balanced mode: compute queued chunks in order,
-    /// report each, and wait politely when the queue is empty.
-    fn serve(&self, job: &Job, kernel: Kernel) {
+    /// An engine's side: compute queued chunks in order and report each;
+    /// the queue is this engine's share of `todo` in direct mode and filled
+    /// by the controller in balanced mode. Ends on STOP (once the queue is
+    /// empty) or CANCEL, with a goodbye.
+    fn serve(&self, job: &Job, kernel: Kernel, todo: &[u64]) {
         let root = self.world.process_at_rank(ROOT);
-        let start = Instant::now();
         let mut inbox = Inbox::default();
+        if job.mode == Mode::Direct {
+            let engine = self.engine_of_rank(self.rank());
+            if let Some(index) = job.targets.iter().position(|&t| Some(t) == engine) {
+                let workers = job.targets.len() as u64;
+                let share = crate::plan::part_range(todo.len() as u64, workers, index as u64);
+                inbox
+                    .queue
+                    .extend(&todo[share.start as usize..share.end as usize]);
+            }
+        }
         // The first tasks are sent right after the start barrier.
         let mut backoff = Backoff::for_waiting();
         backoff.set_max_sleep(schedule::SLEEP_CAP_RANGE.0);
+        let mut halted = false;
+        let mut sent = (0u64, 0u64);
         loop {
             // Collect whatever has arrived without waiting for more.
-            while let Some((message, _)) = root.immediate_matched_probe_with_tag(TAG_TASK) {
-                inbox.take(message);
+            while let Some((message, status)) = root.immediate_matched_probe() {
+                inbox.take(message, status.tag());
             }
-            if let Some(chunk) = inbox.queue.pop_front() {
-                let result = compute(job, kernel, chunk, start);
+            match inbox.told {
+                Some(Told::Cancel) => break,
+                Some(Told::Stop) if inbox.queue.is_empty() || halted => break,
+                _ => {}
+            }
+            if !halted {
+                if let Some(s) = signals::caught() {
+                    root.send_with_tag(&(s as u64), TAG_HALT);
+                    halted = true;
+                }
+            }
+            let next = if halted {
+                None
+            } else {
+                inbox.queue.pop_front()
+            };
+            if let Some(chunk) = next {
+                let result = compute(job, kernel, chunk);
                 root.send_with_tag(&result.to_words()[..], TAG_RESULT);
+                sent.0 += 1;
+                sent.1 += result.inside;
                 // The next task is about one controller round trip away:
                 // don't sleep through a good part of a chunk waiting for it.
                 let chunk_time = Duration::from_secs_f64(result.compute_s);
                 backoff.set_max_sleep(schedule::sleep_cap(chunk_time, 1));
-            } else if inbox.stopped {
-                return;
             } else {
-                let probe = || root.immediate_matched_probe_with_tag(TAG_TASK);
-                inbox.take(poll(&mut backoff, probe).0);
+                let probe = || root.immediate_matched_probe();
+                if let Event::Found((message, status)) =
+                    poll_events(&mut backoff, None, !halted, probe)
+                {
+                    inbox.take(message, status.tag());
+                }
             }
         }
+        root.send_with_tag(&[sent.0, sent.1][..], TAG_BYE);
     }
+
+    /// Ends every rank's MPI at once with `code`: for when engines are still
+    /// computing and a clean shutdown would wait for them.
+    pub fn abort(&self, code: i32) -> ! {
+        self.world.abort(code)
+    }
+}
+
+/// How the controller told an engine to end.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Told {
+    /// No more chunks will come; finish the queue.
+    Stop,
+    /// Leave the queue: a signal stops the run.
+    Cancel,
 }
 
 /// An engine's received but not yet computed chunks.
 #[derive(Default)]
 struct Inbox {
     queue: VecDeque<u64>,
-    stopped: bool,
+    told: Option<Told>,
 }
 
 impl Inbox {
-    fn take(&mut self, message: Message) {
-        match message.matched_receive::<u64>().0 {
-            STOP => self.stopped = true,
-            chunk => self.queue.push_back(chunk),
+    fn take(&mut self, message: Message, tag: Tag) {
+        let (word, _) = message.matched_receive::<u64>();
+        match (tag, word) {
+            (TAG_TASK, STOP) => self.told = Some(Told::Stop),
+            (TAG_TASK, chunk) => self.queue.push_back(chunk),
+            (TAG_CANCEL, signal) => {
+                signals::relay(signal as i32);
+                self.told = Some(Told::Cancel);
+            }
+            (tag, _) => unreachable!("unexpected message tag {tag} from the controller"),
         }
+    }
+}
+
+/// One rank alone: it computes every chunk in order, checking for signals
+/// between chunks.
+fn run_alone(job: &Job, kernel: Kernel, todo: &[u64], on_row: &mut dyn FnMut(ChunkRow)) -> Outcome {
+    let start = Instant::now();
+    let cpu = process_cpu_time();
+    let mut signal = None;
+    for &chunk in todo {
+        if let Some(s) = signals::caught() {
+            signal = Some(s);
+            break;
+        }
+        let dispatch_s = start.elapsed().as_secs_f64();
+        let r = compute(job, kernel, chunk);
+        on_row(row(job, &r, 0, dispatch_s, start.elapsed().as_secs_f64()));
+    }
+    Outcome {
+        elapsed: start.elapsed(),
+        controller_cpu: process_cpu_time().saturating_sub(cpu),
+        signal,
+        stranded: Vec::new(),
     }
 }
 
@@ -397,7 +479,7 @@ fn c_string(s: &str) -> &str {
     s.split('\0').next().unwrap_or("")
 }
 
-fn compute(job: &Job, kernel: Kernel, chunk: u64, start: Instant) -> ChunkResult {
+fn compute(job: &Job, kernel: Kernel, chunk: u64) -> ChunkResult {
     let (began, cpu) = (Instant::now(), thread_cpu_time());
     let inside = kernel.count_inside(job.seed, chunk, job.plan().chunk_len(chunk));
     let compute_s = began.elapsed().as_secs_f64();
@@ -407,13 +489,13 @@ fn compute(job: &Job, kernel: Kernel, chunk: u64, start: Instant) -> ChunkResult
         inside,
         compute_s,
         compute_cpu_s,
-        finished_s: start.elapsed().as_secs_f64(),
     }
 }
 
 fn row(job: &Job, r: &ChunkResult, engine_id: u32, dispatch_s: f64, done_s: f64) -> ChunkRow {
     ChunkRow {
         chunk_id: r.chunk_id,
+        session: 0,
         engine_id,
         samples: job.plan().chunk_len(r.chunk_id),
         inside: r.inside,
@@ -450,13 +532,34 @@ fn wait<'a, D: ?Sized, S: Scope<'a>>(mut request: Request<'a, D, S>) {
     }
 }
 
-/// Polls `probe`, pausing as `backoff` says, until it yields; then resets
-/// `backoff` (more messages tend to follow).
-fn poll<T>(backoff: &mut Backoff, mut probe: impl FnMut() -> Option<T>) -> T {
+/// What a wait ended with.
+enum Event<T> {
+    Found(T),
+    /// A stopping signal was caught (only when watching for them).
+    Signal,
+    /// The deadline passed.
+    Timeout,
+}
+
+/// Polls `probe`, pausing as `backoff` says, until it yields (then resets
+/// `backoff`: more messages tend to follow), `deadline` passes, or, if
+/// `watch_signals`, a stopping signal is caught.
+fn poll_events<T>(
+    backoff: &mut Backoff,
+    deadline: Option<Instant>,
+    watch_signals: bool,
+    mut probe: impl FnMut() -> Option<T>,
+) -> Event<T> {
     loop {
         if let Some(found) = probe() {
             backoff.reset();
-            return found;
+            return Event::Found(found);
+        }
+        if watch_signals && signals::caught().is_some() {
+            return Event::Signal;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Event::Timeout;
         }
         schedule::wait(backoff.pause());
     }
@@ -473,7 +576,6 @@ mod tests {
             inside: 123,
             compute_s: 0.25,
             compute_cpu_s: 0.125,
-            finished_s: 1e-9,
         };
         assert_eq!(ChunkResult::from_words(&r.to_words()), r);
     }

@@ -1,9 +1,9 @@
 //! The HDF5 results file: root attributes from [`Summary`], datasets
-//! `/engines` and `/chunks`.
+//! `/engines`, `/chunks` and `/sessions`; and reading one back to resume it.
 //!
 //! [`Summary`]: crate::record::Summary
 
-use crate::record::RunRecord;
+use crate::record::{ChunkRow, EngineRow, RunRecord, SessionRow};
 use hdf5::types::VarLenUnicode;
 use serde_json::Value;
 use std::path::Path;
@@ -17,9 +17,91 @@ pub fn probe(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("HDF5 cannot create {}: {e}", path.display()))
 }
 
-/// Writes `record` to `path`, replacing what is there.
+/// Writes `record` to `path`, replacing what is there, and flushes it to
+/// stable storage.
 pub fn write(record: &RunRecord, path: &Path) -> Result<(), String> {
-    write_file(record, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    write_file(record, path)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            std::fs::File::open(path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// What a results file holds, as far as resuming it needs.
+#[derive(Debug)]
+pub struct Stored {
+    /// `None` for schema 1 files, which had no such attribute.
+    pub schema_version: Option<u64>,
+    pub mcpi_version: String,
+    pub rng: String,
+    /// The results file the run was writing, as given.
+    pub output: String,
+    pub samples: u64,
+    pub chunks: u64,
+    pub seed: u64,
+    pub rows: Vec<ChunkRow>,
+    pub engines: Vec<EngineRow>,
+    pub sessions: Vec<SessionRow>,
+}
+
+/// Reads the results file at `path`.
+pub fn read(path: &Path) -> Result<Stored, String> {
+    let file = hdf5::File::open(path).map_err(|e| {
+        format!(
+            "{} is not a readable HDF5 file ({}); it may be truncated or corrupt",
+            path.display(),
+            e.to_string().trim_end_matches('.')
+        )
+    })?;
+    let not_mcpi = |what: &str, e: hdf5::Error| {
+        format!(
+            "{} is not an mcpi results file: {what} ({e})",
+            path.display()
+        )
+    };
+    let int = |name: &str| -> Result<u64, String> {
+        file.attr(name)
+            .and_then(|a| a.read_scalar::<u64>())
+            .map_err(|e| not_mcpi(&format!("no attribute {name}"), e))
+    };
+    let text = |name: &str| -> Result<String, String> {
+        file.attr(name)
+            .and_then(|a| a.read_scalar::<VarLenUnicode>())
+            .map(|s| s.as_str().to_string())
+            .map_err(|e| not_mcpi(&format!("no attribute {name}"), e))
+    };
+    let schema_version = file
+        .attr_names()
+        .map_err(|e| not_mcpi("no attributes", e))?
+        .contains(&"schema_version".to_string())
+        .then(|| int("schema_version"))
+        .transpose()?;
+    let mut stored = Stored {
+        schema_version,
+        mcpi_version: text("mcpi_version")?,
+        rng: text("rng")?,
+        output: text("output")?,
+        samples: int("samples")?,
+        chunks: int("chunks")?,
+        seed: int("seed")?,
+        rows: Vec::new(),
+        engines: Vec::new(),
+        sessions: Vec::new(),
+    };
+    if schema_version == Some(u64::from(crate::record::SCHEMA_VERSION)) {
+        let table = |name: &str| {
+            file.dataset(name)
+                .map_err(|e| not_mcpi(&format!("no /{name} dataset"), e))
+        };
+        let bad = |name: &'static str| move |e| not_mcpi(&format!("unexpected /{name} rows"), e);
+        stored.rows = table("chunks")?.read_raw().map_err(bad("chunks"))?;
+        stored.engines = table("engines")?.read_raw().map_err(bad("engines"))?;
+        stored.sessions = table("sessions")?.read_raw().map_err(bad("sessions"))?;
+    }
+    Ok(stored)
 }
 
 fn write_file(record: &RunRecord, path: &Path) -> hdf5::Result<()> {
@@ -70,5 +152,8 @@ fn write_file(record: &RunRecord, path: &Path) -> hdf5::Result<()> {
     file.new_dataset_builder()
         .with_data(&record.chunks)
         .create("chunks")?;
+    file.new_dataset_builder()
+        .with_data(&record.sessions)
+        .create("sessions")?;
     file.close()
 }

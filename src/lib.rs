@@ -1,5 +1,6 @@
 //! mcpi: Monte Carlo pi over MPI.
 pub mod app;
+pub mod checkpoint;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
@@ -12,5 +13,6 @@ pub mod record;
 pub mod report;
 pub mod rng;
 pub mod schedule;
+pub mod signals;
 pub mod stats;
 pub mod targets;

@@ -7,6 +7,7 @@
 //! never sees half a file and an existing result is only replaced with
 //! `--force`.
 
+use crate::checkpoint::partial_path;
 use crate::clock::UtcTime;
 use std::ffi::OsString;
 use std::fs;
@@ -16,11 +17,14 @@ use std::path::{Path, PathBuf};
 /// Directory of the default output paths.
 pub const RESULTS_DIR: &str = "results";
 
-/// A claimed output: the final path and the temporary file reserved for it.
+/// A claimed output: the final path, the temporary file reserved for it, and
+/// the checkpoint kept beside it while the run goes.
 #[derive(Debug)]
 pub struct Target {
     pub path: PathBuf,
     pub temp: PathBuf,
+    /// `<name>.partial.h5`: see [`crate::checkpoint`].
+    pub partial: PathBuf,
     force: bool,
 }
 
@@ -59,7 +63,8 @@ pub fn reserve_default(
             n => format!("{stem}-{n}.h5"),
         };
         let path = dir.join(name);
-        if fs::symlink_metadata(&path).is_ok() {
+        if fs::symlink_metadata(&path).is_ok() || fs::symlink_metadata(partial_path(&path)).is_ok()
+        {
             continue;
         }
         match reserve(&path, false) {
@@ -99,10 +104,7 @@ pub fn reserve(path: &Path, force: bool) -> Result<Target, Refusal> {
         Err(e) => return invalid(format!("cannot use --output {shown}: {e}")),
     }
     let dir = parent_dir(path);
-    let mut temp_name = OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(".tmp");
-    let temp = dir.join(temp_name);
+    let temp = temp_path(path, name);
     if temp.to_str().is_none() {
         return invalid(format!(
             "--output {shown} is not valid UTF-8, which HDF5 needs"
@@ -118,6 +120,7 @@ pub fn reserve(path: &Path, force: bool) -> Result<Target, Refusal> {
         Ok(_) => Ok(Target {
             path: path.to_path_buf(),
             temp,
+            partial: partial_path(path),
             force,
         }),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(Refusal::Taken(format!(
@@ -131,10 +134,38 @@ pub fn reserve(path: &Path, force: bool) -> Result<Target, Refusal> {
     }
 }
 
+/// [`reserve`] for a path whose temporary file a crashed run left behind:
+/// removes that file first. Only for a claim known to be stale.
+pub fn take_over(path: &Path, force: bool) -> Result<Target, Refusal> {
+    if let Some(name) = last_component(path) {
+        let _ = fs::remove_file(temp_path(path, name));
+    }
+    reserve(path, force)
+}
+
+/// The hidden temporary file beside `path`, whose last component is `name`.
+fn temp_path(path: &Path, name: &std::ffi::OsStr) -> PathBuf {
+    let mut temp_name = OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(".tmp");
+    parent_dir(path).join(temp_name)
+}
+
 impl Target {
-    /// Moves the finished temporary file to the final path atomically.
-    /// Without `--force`, if something else created the final path meanwhile,
-    /// it is left alone and the results stay in the temporary file.
+    /// Makes the written temporary file the checkpoint, atomically replacing
+    /// the previous one, flushes the directory entry, and claims the
+    /// temporary name again for the next write.
+    pub fn checkpoint(&self) -> Result<(), String> {
+        fs::rename(&self.temp, &self.partial)
+            .and_then(|()| sync_dir(&self.partial))
+            .and_then(|()| fs::File::create_new(&self.temp).map(drop))
+            .map_err(|e| format!("cannot write {}: {e}", self.partial.display()))
+    }
+
+    /// Moves the finished temporary file to the final path atomically and
+    /// removes the checkpoint. Without `--force`, if something else created
+    /// the final path meanwhile, it is left alone and the results stay in the
+    /// temporary file.
     pub fn publish(&self) -> Result<(), String> {
         let shown = self.path.display();
         let result = if self.force {
@@ -143,6 +174,10 @@ impl Target {
             // link(2) refuses to replace an existing name, unlike rename(2).
             fs::hard_link(&self.temp, &self.path).and_then(|()| fs::remove_file(&self.temp))
         };
+        let result = result.and_then(|()| match fs::remove_file(&self.partial) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+            _ => sync_dir(&self.path),
+        });
         result.map_err(|e| match e.kind() {
             ErrorKind::AlreadyExists => format!(
                 "{shown} appeared while mcpi ran; not overwriting it. The results are in {}",
@@ -170,6 +205,11 @@ fn last_component(path: &Path) -> Option<&std::ffi::OsStr> {
         b"" | b"." | b".." => None,
         _ => path.file_name(),
     }
+}
+
+/// Flushes the directory holding `path`, so a rename in it is durable.
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    fs::File::open(parent_dir(path))?.sync_all()
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -284,5 +324,32 @@ mod tests {
         fs::write(&target.temp, "newer").unwrap();
         target.publish().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "newer");
+    }
+
+    #[test]
+    fn checkpoints_replace_each_other_and_go_when_the_result_is_published() {
+        let dir = scratch("checkpoint");
+        let path = dir.join("r.h5");
+        let target = reserve(&path, false).unwrap();
+        assert_eq!(target.partial, dir.join("r.partial.h5"));
+        for content in ["first", "second"] {
+            fs::write(&target.temp, content).unwrap();
+            target.checkpoint().unwrap();
+            assert_eq!(fs::read_to_string(&target.partial).unwrap(), content);
+            assert_eq!(
+                fs::read_to_string(&target.temp).unwrap(),
+                "",
+                "claimed again"
+            );
+        }
+        // A default name is never one whose checkpoint exists.
+        let t = UtcTime::from_unix(0);
+        fs::write(dir.join("mcpi-direct-2r-19700101T000000Z.partial.h5"), "").unwrap();
+        let next = reserve_default(&dir, "direct", 2, t, None).unwrap();
+        assert!(next.path.ends_with("mcpi-direct-2r-19700101T000000Z-2.h5"));
+        fs::write(&target.temp, "final").unwrap();
+        target.publish().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "final");
+        assert!(!target.partial.exists() && !target.temp.exists());
     }
 }

@@ -35,6 +35,17 @@ pub fn error(message: &str) {
     print_to(&mut std::io::stderr(), &format!("mcpi: error: {message}"));
 }
 
+/// Prints `mcpi: warning: <message>` on stderr.
+pub fn warning(message: &str) {
+    print_to(&mut std::io::stderr(), &format!("mcpi: warning: {message}"));
+}
+
+/// Prints `mcpi: <message>` on stderr, even with `--quiet`: how a run that
+/// was stopped ended.
+pub fn notice(message: &str) {
+    print_to(&mut std::io::stderr(), &format!("mcpi: {message}"));
+}
+
 /// clap's multi-line error text as one line: the message and any value list,
 /// without usage, tips and the pointer to `--help` (added back briefly).
 pub fn one_line(rendered: &str) -> String {
@@ -205,7 +216,8 @@ enum View {
 }
 
 impl Progress {
-    pub fn new(mode: ProgressMode, quiet: bool, total: u64) -> Progress {
+    /// Progress towards `total` chunks, `done` of them done before.
+    pub fn new(mode: ProgressMode, quiet: bool, total: u64, done: u64) -> Progress {
         let bar = |target| {
             let bar = ProgressBar::with_draw_target(Some(total), target);
             bar.set_style(
@@ -225,11 +237,14 @@ impl Progress {
                 10,
             )),
         };
+        if let View::Bar(bar) = &view {
+            bar.set_position(done);
+        }
         Progress {
             view,
             total,
             start: Instant::now(),
-            last_tenth: 0,
+            last_tenth: tenths(done, total),
         }
     }
 

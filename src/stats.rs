@@ -3,8 +3,9 @@
 /// z for a two-sided 95% normal interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
 
-/// pi estimated from `inside` hits among `samples` uniform points.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// pi estimated from `inside` hits among `samples` uniform points (all zero
+/// for no points).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Estimate {
     pub pi: f64,
     /// Standard error `4·sqrt(p(1-p)/n)` with `p = inside/samples`.

@@ -1,0 +1,380 @@
+//! Checkpoints and resuming: which chunks are done, over all sessions of a
+//! run, when to save them, and whether a file may be resumed.
+//!
+//! While a run goes, rank 0 rewrites the whole results file as
+//! `<name>.partial.h5` (write a temporary file, flush, rename over the old
+//! checkpoint) at most every `--checkpoint-every` seconds, and at the end
+//! publishes `<name>.h5` and removes the checkpoint. A crash at any moment
+//! leaves the last complete checkpoint and never half a file. `mcpi --resume`
+//! reads a checkpoint back and computes only the missing chunks; each chunk's
+//! count depends only on (seed, chunk), so the final count is bit-identical
+//! to an uninterrupted run.
+
+use crate::h5::Stored;
+use crate::plan::ChunkPlan;
+use crate::record::{ChunkRow, EngineRow, SessionRow, SCHEMA_VERSION};
+use crate::rng::RNG_NAME;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The chunks of a run computed so far, with the earlier sessions' records.
+#[derive(Debug)]
+pub struct Ledger {
+    rows: Vec<Option<ChunkRow>>,
+    done: u64,
+    /// Engines of the earlier sessions.
+    pub engines: Vec<EngineRow>,
+    /// The earlier sessions.
+    pub sessions: Vec<SessionRow>,
+}
+
+impl Ledger {
+    /// A run with nothing computed yet.
+    pub fn new(chunks: u64) -> Ledger {
+        Ledger {
+            rows: vec![None; chunks as usize],
+            done: 0,
+            engines: Vec::new(),
+            sessions: Vec::new(),
+        }
+    }
+
+    /// The run stored in a file that [`check_resumable`] accepted.
+    pub fn resume(stored: Stored) -> Ledger {
+        let mut ledger = Ledger::new(stored.chunks);
+        for row in stored.rows {
+            ledger.add(row);
+        }
+        ledger.engines = stored.engines;
+        ledger.sessions = stored.sessions;
+        ledger
+    }
+
+    /// The index of the session now running.
+    pub fn session(&self) -> u32 {
+        self.sessions.len() as u32
+    }
+
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.done == self.rows.len() as u64
+    }
+
+    /// The chunks still to compute, ascending.
+    pub fn missing(&self) -> Vec<u64> {
+        (0..self.rows.len() as u64)
+            .filter(|&c| self.rows[c as usize].is_none())
+            .collect()
+    }
+
+    /// Records a computed chunk.
+    ///
+    /// # Panics
+    /// If the chunk is unknown or already recorded: the scheduler hands each
+    /// chunk out once.
+    pub fn add(&mut self, row: ChunkRow) {
+        let slot = &mut self.rows[row.chunk_id as usize];
+        assert!(slot.is_none(), "chunk {} computed twice", row.chunk_id);
+        *slot = Some(row);
+        self.done += 1;
+    }
+
+    /// The computed chunks, in chunk order.
+    pub fn rows(&self) -> Vec<ChunkRow> {
+        self.rows.iter().flatten().copied().collect()
+    }
+}
+
+/// The options given with `--resume` that must agree with the file.
+#[derive(Debug, Default)]
+pub struct Requested {
+    pub samples: Option<u64>,
+    pub chunks: Option<u64>,
+    pub seed: Option<u64>,
+}
+
+/// Refuses a file that this mcpi cannot resume exactly: another schema, mcpi
+/// version or generator, options that contradict it, or rows that don't fit.
+pub fn check_resumable(path: &Path, stored: &Stored, requested: &Requested) -> Result<(), String> {
+    let shown = path.display();
+    let ours = env!("CARGO_PKG_VERSION");
+    match stored.schema_version {
+        None => {
+            return Err(format!(
+                "{shown} has results schema 1, which has no checkpoints: it cannot be resumed"
+            ))
+        }
+        Some(v) if v != u64::from(SCHEMA_VERSION) => {
+            return Err(format!(
+                "{shown} has results schema {v}; this mcpi reads schema {SCHEMA_VERSION}"
+            ))
+        }
+        Some(_) => {}
+    }
+    if stored.mcpi_version != ours {
+        return Err(format!(
+            "{shown} was written by mcpi {}; this is mcpi {ours}: resume it with the same version",
+            stored.mcpi_version
+        ));
+    }
+    if stored.rng != RNG_NAME {
+        return Err(format!(
+            "{shown} uses the {} generator; this mcpi has {RNG_NAME}",
+            stored.rng
+        ));
+    }
+    for (option, given, stored_value) in [
+        ("--samples", requested.samples, stored.samples),
+        ("--chunks", requested.chunks, stored.chunks),
+        ("--seed", requested.seed, stored.seed),
+    ] {
+        if let Some(given) = given.filter(|&g| g != stored_value) {
+            return Err(format!(
+                "{option} {given} does not match {shown}, which has {stored_value}; \
+                 leave {option} out to resume it"
+            ));
+        }
+    }
+    let plan = ChunkPlan::new(stored.samples, stored.chunks)
+        .map_err(|e| format!("{shown} holds an impossible run: {e}"))?;
+    let mut seen = vec![false; stored.chunks as usize];
+    let sessions = stored.sessions.len() as u32;
+    for row in &stored.rows {
+        let fits = row.chunk_id < stored.chunks
+            && !std::mem::replace(&mut seen[row.chunk_id as usize], true)
+            && row.samples == plan.chunk_len(row.chunk_id)
+            && row.inside <= row.samples
+            && row.session < sessions;
+        if !fits {
+            return Err(format!(
+                "{shown} is inconsistent: its row for chunk {} does not fit the run",
+                row.chunk_id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the session that wrote `sessions`' last row is certainly gone: it
+/// ran on `host` (this host) and its controller process no longer exists.
+pub fn last_session_is_gone(sessions: &[SessionRow], host: &str) -> bool {
+    sessions.last().is_some_and(|s| {
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let exists = unsafe { libc::kill(s.controller_pid as libc::pid_t, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        s.controller_host.as_str() == host && s.controller_pid != 0 && !exists
+    })
+}
+
+/// The checkpoint kept beside the results file `path`: `x.h5` gives
+/// `x.partial.h5`, any other name gets `.partial.h5` appended.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let stem = name.strip_suffix(".h5").unwrap_or(&name);
+    path.with_file_name(format!("{stem}.partial.h5"))
+}
+
+/// The results file that the checkpoint `partial` completes into: the name
+/// the interrupted run was writing (`output` in the file), in the directory
+/// the checkpoint is in now. `None` unless `partial` is that name's
+/// checkpoint.
+pub fn final_path(partial: &Path, output: &str) -> Option<PathBuf> {
+    let result = partial.with_file_name(Path::new(output).file_name()?);
+    (partial_path(&result) == partial).then_some(result)
+}
+
+/// When to write the next checkpoint: when a chunk comes in and `every` has
+/// passed since the last one.
+#[derive(Debug)]
+pub struct Cadence {
+    every: Duration,
+    last: Instant,
+}
+
+impl Cadence {
+    pub fn new(every: Duration, now: Instant) -> Cadence {
+        Cadence { every, last: now }
+    }
+
+    /// A chunk was added at `now`; true if a checkpoint is due.
+    pub fn added(&self, now: Instant) -> bool {
+        now.duration_since(self.last) >= self.every
+    }
+
+    /// A checkpoint was written at `now`.
+    pub fn saved(&mut self, now: Instant) {
+        self.last = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(chunk_id: u64, samples: u64) -> ChunkRow {
+        ChunkRow {
+            chunk_id,
+            session: 0,
+            engine_id: 0,
+            samples,
+            inside: samples / 2,
+            dispatch_s: 0.0,
+            done_s: 0.0,
+            compute_s: 0.0,
+            compute_cpu_s: 0.0,
+        }
+    }
+
+    fn session() -> SessionRow {
+        SessionRow {
+            session: 0,
+            started_utc: "2026-11-29T00:00:00Z".parse().unwrap(),
+            mode: "balanced".parse().unwrap(),
+            ranks: 3,
+            engines: 2,
+            elapsed_s: 1.0,
+            startup_s: 0.1,
+            controller_cpu_s: 0.0,
+            chunks_done: 2,
+            signal: 15,
+            controller_pid: 1,
+            controller_host: "node".parse().unwrap(),
+        }
+    }
+
+    /// 10 points in 4 chunks (3, 3, 2, 2), chunks 1 and 3 done.
+    fn stored() -> Stored {
+        Stored {
+            schema_version: Some(u64::from(SCHEMA_VERSION)),
+            mcpi_version: env!("CARGO_PKG_VERSION").into(),
+            rng: RNG_NAME.into(),
+            output: "r.h5".into(),
+            samples: 10,
+            chunks: 4,
+            seed: 7,
+            rows: vec![row(1, 3), row(3, 2)],
+            engines: Vec::new(),
+            sessions: vec![session()],
+        }
+    }
+
+    #[test]
+    fn the_ledger_knows_what_is_missing() {
+        let mut ledger = Ledger::resume(stored());
+        assert_eq!((ledger.session(), ledger.done()), (1, 2));
+        assert_eq!(ledger.missing(), [0, 2]);
+        ledger.add(row(0, 3));
+        ledger.add(row(2, 2));
+        assert!(ledger.is_complete());
+        let ids: Vec<u64> = ledger.rows().iter().map(|r| r.chunk_id).collect();
+        assert_eq!(ids, [0, 1, 2, 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "computed twice")]
+    fn a_chunk_is_recorded_once() {
+        let mut ledger = Ledger::resume(stored());
+        ledger.add(row(1, 3));
+    }
+
+    #[test]
+    fn resumable_files_are_checked() {
+        let path = Path::new("r.partial.h5");
+        let ok = Requested::default();
+        assert_eq!(check_resumable(path, &stored(), &ok), Ok(()));
+        let same = Requested {
+            samples: Some(10),
+            chunks: Some(4),
+            seed: Some(7),
+        };
+        assert_eq!(check_resumable(path, &stored(), &same), Ok(()));
+
+        let refused = |stored: Stored, requested: &Requested| {
+            check_resumable(path, &stored, requested).unwrap_err()
+        };
+        let seed = Requested {
+            seed: Some(8),
+            ..Requested::default()
+        };
+        assert!(refused(stored(), &seed).contains("--seed 8 does not match"));
+        let v1 = Stored {
+            schema_version: None,
+            ..stored()
+        };
+        assert!(refused(v1, &ok).contains("schema 1"));
+        let v3 = Stored {
+            schema_version: Some(3),
+            ..stored()
+        };
+        assert!(refused(v3, &ok).contains("schema 3"));
+        let old = Stored {
+            mcpi_version: "0.0.1".into(),
+            ..stored()
+        };
+        assert!(refused(old, &ok).contains("mcpi 0.0.1"));
+        let rng = Stored {
+            rng: "xorshift".into(),
+            ..stored()
+        };
+        assert!(refused(rng, &ok).contains("xorshift"));
+        for bad in [row(1, 2), row(4, 2), row(3, 2)] {
+            let mut s = stored();
+            s.rows.push(bad);
+            assert!(refused(s, &ok).contains("inconsistent"));
+        }
+    }
+
+    #[test]
+    fn a_crashed_session_is_gone_only_on_this_host_without_its_process() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let with = |pid: u32, host: &str| SessionRow {
+            controller_pid: pid,
+            controller_host: host.parse().unwrap(),
+            ..session()
+        };
+        assert!(last_session_is_gone(&[with(dead, "here")], "here"));
+        assert!(!last_session_is_gone(&[with(dead, "there")], "here"));
+        assert!(!last_session_is_gone(
+            &[with(std::process::id(), "here")],
+            "here"
+        ));
+        assert!(!last_session_is_gone(&[], "here"));
+    }
+
+    #[test]
+    fn checkpoints_sit_beside_their_results() {
+        for (result, partial) in [
+            ("results/a.h5", "results/a.partial.h5"),
+            ("b", "b.partial.h5"),
+            ("c.hdf5", "c.hdf5.partial.h5"),
+        ] {
+            assert_eq!(partial_path(Path::new(result)), Path::new(partial));
+        }
+        let moved = Path::new("elsewhere/a.partial.h5");
+        assert_eq!(
+            final_path(moved, "results/a.h5"),
+            Some(PathBuf::from("elsewhere/a.h5"))
+        );
+        assert_eq!(
+            final_path(Path::new("b.partial.h5"), "b"),
+            Some(PathBuf::from("b"))
+        );
+        assert_eq!(final_path(Path::new("a.h5"), "a.h5"), None);
+        assert_eq!(final_path(Path::new("x.partial.h5"), "a.h5"), None);
+    }
+
+    #[test]
+    fn checkpoints_come_at_the_cadence() {
+        let t0 = Instant::now();
+        let mut cadence = Cadence::new(Duration::from_secs(10), t0);
+        assert!(!cadence.added(t0 + Duration::from_secs(9)));
+        assert!(cadence.added(t0 + Duration::from_secs(10)));
+        cadence.saved(t0 + Duration::from_secs(10));
+        assert!(!cadence.added(t0 + Duration::from_secs(11)));
+    }
+}

@@ -1,0 +1,113 @@
+//! Signals that ask a run to stop: SIGINT (Ctrl-C), SIGTERM (`kill`, Slurm's
+//! `--signal=B:TERM@…`, pre-emption) and SIGUSR1.
+//!
+//! The handler only records the first such signal in an atomic; the run polls
+//! [`caught`] between chunks, saves what it has and exits with `128 + signal`.
+//! mpirun (MPICH's hydra and Open MPI) and srun forward these signals to every
+//! rank; a signal that reaches one rank only is relayed by the MPI layer.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The signals that interrupt a run, with their names.
+pub const STOPPING: [(i32, &str); 3] = [
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGUSR1, "SIGUSR1"),
+];
+
+/// The first stopping signal received, or 0.
+static CAUGHT: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn record(signal: libc::c_int) {
+    // Async-signal-safe: one atomic compare-exchange.
+    let _ = CAUGHT.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+}
+
+/// The stopping signals as a signal set.
+fn stopping_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the set before sigaddset uses it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for (signal, _) in STOPPING {
+            libc::sigaddset(&mut set, signal);
+        }
+        set
+    }
+}
+
+/// Holds the stopping signals back (they stay pending) until [`install`].
+/// Call first thing, before `MPI_Init`: threads it starts inherit the mask,
+/// so the signals reach the main thread's handler.
+pub fn hold() {
+    // SAFETY: a valid, initialised set; the old mask is not needed.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &stopping_set(), std::ptr::null_mut()) };
+}
+
+/// Installs the handlers, then lets held signals in. Call after `MPI_Init`:
+/// MPICH's singleton start-up (a process run without mpirun) sets its own
+/// SIGUSR1 handler, which hangs the process when SIGUSR1 arrives.
+///
+/// Also ignores SIGXFSZ, so that a file-size limit (`ulimit -f`) makes a
+/// write fail with an error mcpi reports instead of killing the process.
+pub fn install() {
+    // SAFETY: `record` is async-signal-safe; the sigaction struct is fully
+    // initialised (zeroed, then the handler, an empty mask and SA_RESTART).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = record as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        for (signal, _) in STOPPING {
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &stopping_set(), std::ptr::null_mut());
+    }
+}
+
+/// The first stopping signal this process received, if any.
+pub fn caught() -> Option<i32> {
+    match CAUGHT.load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(signal),
+    }
+}
+
+/// Records `signal` as if it had been received (a relay from another rank).
+pub fn relay(signal: i32) {
+    record(signal);
+}
+
+/// "SIGTERM" for 15; "signal N" for others.
+pub fn name(signal: i32) -> String {
+    STOPPING
+        .iter()
+        .find(|(s, _)| *s == signal)
+        .map_or_else(|| format!("signal {signal}"), |(_, n)| n.to_string())
+}
+
+/// The shell's exit status for a process stopped by `signal`.
+pub fn exit_status(signal: i32) -> i32 {
+    128 + signal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_signals_arrive_once_installed_and_the_first_wins() {
+        hold();
+        // SAFETY: raising a blocked signal: it stays pending.
+        unsafe { libc::raise(libc::SIGUSR1) };
+        assert_eq!(caught(), None);
+        install();
+        assert_eq!(caught(), Some(libc::SIGUSR1));
+        relay(libc::SIGTERM);
+        assert_eq!(caught(), Some(libc::SIGUSR1));
+        assert_eq!(name(libc::SIGTERM), "SIGTERM");
+        assert_eq!(name(9), "signal 9");
+        assert_eq!(exit_status(libc::SIGTERM), 143);
+    }
+}
