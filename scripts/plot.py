@@ -848,19 +848,20 @@ def main(argv=None):
         except OSError as e:
             error(f"{args.outdir}: cannot create the folder ({e.strerror})")
             return 1
-    planned, seen = [], {}
+    planned, seen, existing = [], {}, []
     for inp, figs, outdir, prefix, _ in jobs:
         for name, build in figs:
             dest = os.path.join(outdir, f"{prefix}{name}.{args.format}")
             if dest in seen:
                 error(f"{inp} and {seen[dest]} would both write {dest}")
-                errors += 1
-            elif not args.force and os.path.exists(dest):
-                error(f"{dest}: already exists (use --force to overwrite)")
-                errors += 1
+                return 1
+            if not args.force and os.path.exists(dest):
+                existing.append(dest)
             seen[dest] = inp
             planned.append((dest, build))
-    if errors:
+    if existing:
+        more = f" and {len(existing) - 1} more figure(s)" if len(existing) > 1 else ""
+        error(f"{existing[0]}{more}: already exist(s) (use --force to overwrite)")
         return 1
 
     import matplotlib.pyplot as plt

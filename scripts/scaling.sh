@@ -210,7 +210,7 @@ manifest="$out/manifest.tsv"
 {
     printf '# mcpi scaling sweep\n'
     printf '# created_utc\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    printf '# host\t%s\n' "$(hostname)"
+    printf '# host\t%s\n' "$(uname -n)"
     printf '# cpu\t%s\n' "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
     printf '# cores\t%s\n' "$(nproc)"
     printf '# mcpi\t%s\n' "$("$mcpi" --version)"
