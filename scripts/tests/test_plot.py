@@ -259,6 +259,10 @@ def test_imbalance(sweep, name):
     assert list(got_count) == [count[i] for i in ids]
     assert imbalance == pytest.approx(want, rel=1e-12)
     assert imbalance >= 1.0
+    cpu = np.bincount(chunks["engine_id"].astype(int), weights=chunks["compute_cpu_s"],
+                      minlength=max(ids) + 1)
+    assert list(plotmod.cpu_busy(plotmod.load(path), ids)) == pytest.approx(
+        [cpu[i] for i in ids], rel=1e-12)
 
 
 @pytest.mark.parametrize("name", ["strong-balanced-3r-2.h5", "weak-direct-3r-1.h5"])
