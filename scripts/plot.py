@@ -476,7 +476,8 @@ def _figure(kind):
 def _caption(fig, text):
     import textwrap
 
-    lines = [w for line in text.splitlines() for w in textwrap.wrap(line, 170)]
+    width = int(fig.get_figwidth() * 13)  # characters of 8-point text per line
+    lines = [w for line in text.splitlines() for w in textwrap.wrap(line, width)]
     fig.supxlabel("\n".join(lines), fontsize=8, color="0.3")
 
 
