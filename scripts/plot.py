@@ -862,7 +862,11 @@ def main(argv=None):
     if errors:
         return 1
     if args.summary:
-        summary([r for job in jobs for r in job[4]], sys.stdout)
+        try:
+            summary([r for job in jobs for r in job[4]], sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # e.g. piped into head
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
     if args.outdir:

@@ -464,3 +464,20 @@ def test_partial_file_in_a_sweep_is_skipped(sweep_copy):
         assert_real_png(os.path.join(sweep_copy, f"{kind}.png"), kind)
     _, rows = plotmod.strong_scaling(runs_of(sweep_copy, "strong"))
     assert [len(r["elapsed"]) for r in rows if (r["mode"], r["ranks"]) == ("balanced", 2)] == [1]
+
+
+def test_summary_lists_every_run(sweep):
+    folder, _ = sweep
+    res = plot("--summary", folder)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("# mode")
+    rows = manifest(folder)
+    assert len(lines) == 1 + len(rows)
+    for line, row in zip(lines[1:], rows):
+        cells = line.split()
+        with h5py.File(os.path.join(folder, row["file"]), "r") as f:
+            assert cells[0] == attr(f, "mode") and int(cells[1]) == int(f.attrs["ranks"])
+            assert cells[-1] == os.path.join(str(folder), row["file"])
+            want = 4 * int(f.attrs["inside"]) / int(f.attrs["samples"])
+        assert float(cells[7]) == pytest.approx(want, abs=5e-9)
