@@ -48,6 +48,7 @@ struct Identity {
 pub fn main() -> i32 {
     let launched = Instant::now();
     schedule::precise_sleeps();
+    output::survive_file_size_limit();
     let cluster = match Cluster::init() {
         Ok(cluster) => cluster,
         Err(e) => {

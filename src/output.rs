@@ -131,6 +131,17 @@ pub fn reserve(path: &Path, force: bool) -> Result<Target, Refusal> {
     }
 }
 
+/// Lets a write beyond the file-size limit (`ulimit -f`, `RLIMIT_FSIZE`) fail
+/// with `EFBIG`, reported like any other failed write, instead of killing the
+/// process with `SIGXFSZ` (MPI abort noise, the temporary file left behind).
+pub fn survive_file_size_limit() {
+    // SAFETY: ignoring a signal has no preconditions, and mcpi installs no
+    // SIGXFSZ handler that this could displace.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 impl Target {
     /// Moves the finished temporary file to the final path atomically.
     /// Without `--force`, if something else created the final path meanwhile,
