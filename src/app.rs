@@ -176,6 +176,13 @@ fn publish(c: &Controller, record: &RunRecord) -> i32 {
     } else {
         c.console.info(&report::summary(record));
     }
+    if let Some(e) = report::stdout_failure() {
+        let saved = c.output.path.display();
+        report::error(&format!(
+            "cannot write to stdout: {e} (the results are in {saved})"
+        ));
+        return EXIT_FAILURE;
+    }
     0
 }
 
