@@ -48,6 +48,7 @@ struct Identity {
 pub fn main() -> i32 {
     let launched = Instant::now();
     schedule::precise_sleeps();
+    output::survive_file_size_limit();
     let cluster = match Cluster::init() {
         Ok(cluster) => cluster,
         Err(e) => {
@@ -174,6 +175,13 @@ fn publish(c: &Controller, record: &RunRecord) -> i32 {
         c.console.json(&record.to_json());
     } else {
         c.console.info(&report::summary(record));
+    }
+    if let Some(e) = report::stdout_failure() {
+        let saved = c.output.path.display();
+        report::error(&format!(
+            "cannot write to stdout: {e} (the results are in {saved})"
+        ));
+        return EXIT_FAILURE;
     }
     0
 }
