@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (`.ci/run` calls this and nothing else):
 # set-up on a fresh machine, formatting, lints, unit and integration tests
-# (the real binary under real mpirun, HDF5 files read back), the plotting
-# scripts and `sbatch slurm/pi.sbatch` on a live single-node Slurm cluster
-# that the test starts and stops itself.
+# (the real binary under real mpirun, HDF5 files read back), a small scaling
+# sweep and its figures (pytest), and `sbatch slurm/pi.sbatch` on a live
+# single-node Slurm cluster that the test starts and stops itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/bootstrap.sh
@@ -22,18 +22,15 @@ cargo clippy --locked --all-targets -- -D warnings
 step "cargo test (unit + integration, under mpirun -n 1..4)"
 cargo test --locked
 
-step "plots from fresh results (scripts/plot.sh)"
+step "scaling sweep and figures (pytest scripts/tests: scripts/scaling.sh, scripts/plot)"
 cargo build --release --locked
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 mcpi="$PWD/target/release/mcpi"
-mpirun_cmd 3
-"${MPIRUN[@]}" "$mcpi" -q -n 1e7 -o "$work/balanced-3r.h5"
-"${MPIRUN[@]}" "$mcpi" -q -n 1e7 --mode direct -o "$work/direct-3r.h5"
-mpirun_cmd 4
-"${MPIRUN[@]}" "$mcpi" -q -n 1e7 -k 300 --targets :-1 -o "$work/balanced-4r-targets.h5"
-"$mcpi" -q -n 1e7 -o "$work/serial-1r.h5"
-scripts/test-plot.sh "$work"/*.h5
+source scripts/lib/plotenv.sh
+plot_env
+# The tests run SAMPLES=1e7 NP="1 2 3" REPEATS=2 scripts/scaling.sh with this binary and
+# plot it; each command they start has its own timeout.
+MCPI_BIN="$mcpi" MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1 timeout 1200 \
+    "$PLOT_PYTHON" -m pytest -p no:cacheprovider -q scripts/tests
 
 step "sbatch slurm/pi.sbatch on a live single-node Slurm (scripts/test-slurm.sh)"
 scripts/test-slurm.sh "$mcpi"

@@ -400,6 +400,13 @@ impl Session {
             ));
             return EXIT_FAILURE;
         }
+        if let Some(e) = report::stdout_failure() {
+            let saved = c.output.path.display();
+            report::error(&format!(
+                "cannot write to stdout: {e} (the results are in {saved})"
+            ));
+            return EXIT_FAILURE;
+        }
         if let Some(signal) = signals::caught() {
             report::notice(&format!(
                 "{} arrived after the last chunk; the results are complete in {}",

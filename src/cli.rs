@@ -79,7 +79,7 @@ pub struct Cli {
     pub chunks: Option<u64>,
 
     /// Seed of all random streams (any u64) [default: 20260101]
-    #[arg(long, short = 's', value_name = "S", allow_negative_numbers = true)]
+    #[arg(long, short = 's', value_name = "S", value_parser = parse_seed, allow_hyphen_values = true)]
     pub seed: Option<u64>,
 
     /// Engines that work, in Python index syntax over engine ids: ':-1', '1:',
@@ -109,10 +109,10 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
 
-    /// Balanced mode: chunks in flight per engine (one computing, the rest
+    /// Balanced mode: chunks in flight per engine, 1 to 64 (one computing, the rest
     /// queued so the engine never waits for the controller).
     #[arg(long, value_name = "W", default_value_t = DEFAULT_WINDOW as u32,
-          value_parser = clap::value_parser!(u32).range(1..=64))]
+          value_parser = parse_window, allow_hyphen_values = true)]
     pub window: u32,
 
     /// Continue the interrupted run saved in FILE (a `.partial.h5`
@@ -142,6 +142,39 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .filter(|d| *d <= Duration::from_secs(366 * 86_400))
         .ok_or_else(|| format!("'{text}' is not a number of seconds between 0 and a year"))
+}
+
+/// Most chunks an engine may hold in balanced mode.
+pub const MAX_WINDOW: u32 = 64;
+
+/// `--seed`: any u64, in decimal digits.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    let what = format!("a seed is a whole number from 0 to {}", u64::MAX);
+    whole_number(text, &what)
+        .and_then(|n| u64::try_from(n).map_err(|_| format!("'{text}' is too large; {what}")))
+}
+
+/// `--window`: 1 to [`MAX_WINDOW`] chunks.
+fn parse_window(text: &str) -> Result<u32, String> {
+    let what = format!("the window is 1 to {MAX_WINDOW} chunks per engine");
+    match whole_number(text, &what)? {
+        n @ 1.. if n <= u128::from(MAX_WINDOW) => Ok(n as u32),
+        _ => Err(format!("'{text}' is out of range; {what}")),
+    }
+}
+
+/// Decimal digits (an optional '+'), saying why anything else is refused.
+fn whole_number(text: &str, what: &str) -> Result<u128, String> {
+    let s = text.trim();
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    if s.starts_with('-') {
+        Err(format!("'{text}' is negative; {what}"))
+    } else if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        Err(format!("'{text}' is not a whole number; {what}"))
+    } else {
+        // More than 39 digits overflow u128: the same as too large.
+        Ok(digits.parse().unwrap_or(u128::MAX))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -312,6 +345,25 @@ mod tests {
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
+        for (args, reason) in [
+            (&["--seed", "-1"][..], "is negative"),
+            (&["--seed", "18446744073709551616"], "too large"),
+            (&["--seed", "1e3"], "not a whole number"),
+            (&["--seed", ""], "not a whole number"),
+            (&["--window", "-1"], "is negative"),
+            (&["--window", "65"], "out of range"),
+            (&["--window", "0"], "out of range"),
+            (&["--window", "1e30"], "not a whole number"),
+            (
+                &["--window", "99999999999999999999999999999999999999999"],
+                "out of range",
+            ),
+        ] {
+            let err = parse(args).unwrap_err().to_string();
+            assert!(err.contains(reason), "{args:?}: {err}");
+        }
+        let cli = parse(&["--seed", "18446744073709551615", "--window", "+64"]).unwrap();
+        assert_eq!((cli.seed, cli.window), (Some(u64::MAX), MAX_WINDOW));
         let cli = parse(&["--samples", "10", "--chunks", "11"]).unwrap();
         assert!(cli
             .job(3, None)

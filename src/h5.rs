@@ -14,14 +14,14 @@ use std::path::Path;
 pub fn probe(path: &Path) -> Result<(), String> {
     hdf5::File::create(path)
         .and_then(|file| file.close())
-        .map_err(|e| format!("HDF5 cannot create {}: {e}", path.display()))
+        .map_err(|e| format!("HDF5 cannot create {}: {}", path.display(), one_line(&e)))
 }
 
 /// Writes `record` to `path`, replacing what is there, and flushes it to
 /// stable storage.
 pub fn write(record: &RunRecord, path: &Path) -> Result<(), String> {
     write_file(record, path)
-        .map_err(|e| e.to_string())
+        .map_err(|e| one_line(&e))
         .and_then(|()| {
             std::fs::File::open(path)
                 .and_then(|f| f.sync_all())
@@ -53,13 +53,14 @@ pub fn read(path: &Path) -> Result<Stored, String> {
         format!(
             "{} is not a readable HDF5 file ({}); it may be truncated or corrupt",
             path.display(),
-            e.to_string().trim_end_matches('.')
+            one_line(&e)
         )
     })?;
     let not_mcpi = |what: &str, e: hdf5::Error| {
         format!(
-            "{} is not an mcpi results file: {what} ({e})",
-            path.display()
+            "{} is not an mcpi results file: {what} ({})",
+            path.display(),
+            one_line(&e)
         )
     };
     let int = |name: &str| -> Result<u64, String> {
@@ -102,6 +103,32 @@ pub fn read(path: &Path) -> Result<Stored, String> {
         stored.sessions = table("sessions")?.read_raw().map_err(bad("sessions"))?;
     }
     Ok(stored)
+}
+
+/// An HDF5 error as one line: its chain of failures and, when a system call
+/// failed, the system's reason. HDF5 appends the details of the call (time,
+/// file descriptor, buffer address, byte counts) over two lines.
+fn one_line(error: &hdf5::Error) -> String {
+    one_line_text(&error.to_string())
+}
+
+fn one_line_text(text: &str) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let Some(details) = text.find(" = ") else {
+        return text;
+    };
+    let chain = match text[..details].rfind(": ") {
+        Some(end) => &text[..end],
+        None => &text[..details],
+    };
+    let reason = text
+        .split_once("error message = '")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(reason, _)| reason);
+    match reason {
+        Some(reason) => format!("{chain}: {reason}"),
+        None => chain.to_string(),
+    }
 }
 
 fn write_file(record: &RunRecord, path: &Path) -> hdf5::Result<()> {
@@ -156,4 +183,32 @@ fn write_file(record: &RunRecord, path: &Path) -> hdf5::Result<()> {
         .with_data(&record.sessions)
         .create("sessions")?;
     file.close()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line_text;
+
+    #[test]
+    fn hdf5_errors_become_one_line_with_the_system_reason() {
+        // As HDF5 1.10 reports a full disk and a failed open.
+        let full = "H5Dwrite(): can't write data: file write failed: time = Sun Nov 29 02:42:09 2026\n\
+                    , filename = 'full/.x.h5.tmp', file descriptor = 27, errno = 28, error message = \
+                    'No space left on device', buf = 0x7f233bfbb770, total write size = 5357728, \
+                    bytes this sub-write = 5357728, bytes actually written = 18446744073709551615, offset = 0";
+        assert_eq!(
+            one_line_text(full),
+            "H5Dwrite(): can't write data: file write failed: No space left on device"
+        );
+        let open = "H5Fcreate(): unable to create file: unable to open file: name = 'ro/x.h5', \
+                    errno = 30, error message = 'Read-only file system', flags = 13, o_flags = 242";
+        assert_eq!(
+            one_line_text(open),
+            "H5Fcreate(): unable to create file: unable to open file: Read-only file system"
+        );
+        assert_eq!(
+            one_line_text("H5Fcreate(): unable to\n truncate a file"),
+            "H5Fcreate(): unable to truncate a file"
+        );
+    }
 }

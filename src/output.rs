@@ -47,7 +47,9 @@ impl Refusal {
 /// Claims the default name in `dir` (normally [`RESULTS_DIR`]),
 /// `mcpi-<mode>-<N>r-<yyyymmddThhmmssZ>[-j<SLURM_JOB_ID>].h5`, or, if a result
 /// or a concurrent run already has it, the first free one of `…-2.h5`,
-/// `…-3.h5`, …: a default name never overwrites anything.
+/// `…-3.h5`, …: a default name never overwrites anything. In the job id,
+/// anything but ASCII letters, digits, `_` and `-` becomes `_`, so the name
+/// stays one file in `dir` whatever the environment holds.
 pub fn reserve_default(
     dir: &Path,
     mode: &str,
@@ -55,7 +57,14 @@ pub fn reserve_default(
     now: UtcTime,
     slurm_job: Option<&str>,
 ) -> Result<Target, String> {
-    let job = slurm_job.map(|id| format!("-j{id}")).unwrap_or_default();
+    let job = match slurm_job {
+        Some(id) if !id.is_empty() => {
+            let safe = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+            let id: String = id.chars().map(|c| if safe(c) { c } else { '_' }).collect();
+            format!("-j{id}")
+        }
+        _ => String::new(),
+    };
     let stem = format!("mcpi-{mode}-{ranks}r-{}{job}", now.compact());
     for n in 1..=1000 {
         let name = match n {
@@ -127,6 +136,10 @@ pub fn reserve(path: &Path, force: bool) -> Result<Target, Refusal> {
             "{} exists: another mcpi run is writing {shown} (or one crashed: remove the file)",
             temp.display()
         ))),
+        Err(e) if e.kind() == ErrorKind::InvalidFilename => invalid(format!(
+            "--output {shown}: the name is too long for mcpi's temporary file {} ({e})",
+            temp.display()
+        )),
         Err(e) => invalid(format!(
             "cannot write to the output directory {}: {e}",
             dir.display()
@@ -245,6 +258,14 @@ mod tests {
         assert_eq!(b.path, dir.join("mcpi-balanced-4r-20261129T012525Z-2.h5"));
         let c = reserve_default(&dir, "direct", 3, t, Some("77")).unwrap();
         assert_eq!(c.path, dir.join("mcpi-direct-3r-20261129T012525Z-j77.h5"));
+        // Whatever SLURM_JOB_ID holds, the name stays one file in `dir`.
+        let d = reserve_default(&dir, "direct", 3, t, Some("../../x y")).unwrap();
+        assert_eq!(
+            d.path,
+            dir.join("mcpi-direct-3r-20261129T012525Z-j______x_y.h5")
+        );
+        let e = reserve_default(&dir, "direct", 3, t, Some("")).unwrap();
+        assert_eq!(e.path, dir.join("mcpi-direct-3r-20261129T012525Z.h5"));
     }
 
     #[test]
@@ -284,6 +305,10 @@ mod tests {
             !dir.join("new").exists(),
             "a refused path created a directory"
         );
+        // The final name fits in 255 bytes, `.<name>.tmp` does not.
+        let long = dir.join(format!("{}.h5", "a".repeat(250)));
+        let err = refused(&long, false);
+        assert!(err.contains("name is too long"), "{err}");
         let target = reserve(&dir.join("a/b/r.h5"), false).unwrap();
         assert!(target.temp.is_file() && dir.join("a/b").is_dir());
     }

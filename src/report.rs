@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::io::Write;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 /// Where informational lines go: stdout, or stderr when stdout carries JSON.
@@ -19,31 +20,48 @@ impl Console {
     pub fn info(&self, text: &str) {
         match (self.quiet, self.json) {
             (true, _) => {}
-            (false, true) => print_to(&mut std::io::stderr(), text),
-            (false, false) => print_to(&mut std::io::stdout(), text),
+            (false, true) => {
+                let _ = print_to(&mut std::io::stderr(), text);
+            }
+            (false, false) => print_to_stdout(text),
         }
     }
 
     /// The `--json` object, always on stdout.
     pub fn json(&self, text: &str) {
-        print_to(&mut std::io::stdout(), text);
+        print_to_stdout(text);
+    }
+}
+
+/// The first failure to write to stdout (a full disk, a closed pipe), kept so
+/// that the run can end with an error instead of losing its output silently.
+static STDOUT_FAILURE: OnceLock<String> = OnceLock::new();
+
+/// Why a line meant for stdout was lost, if one was.
+pub fn stdout_failure() -> Option<&'static str> {
+    STDOUT_FAILURE.get().map(String::as_str)
+}
+
+fn print_to_stdout(text: &str) {
+    if let Err(e) = print_to(&mut std::io::stdout(), text) {
+        let _ = STDOUT_FAILURE.set(e.to_string());
     }
 }
 
 /// Prints `mcpi: error: <message>` on stderr.
 pub fn error(message: &str) {
-    print_to(&mut std::io::stderr(), &format!("mcpi: error: {message}"));
+    let _ = print_to(&mut std::io::stderr(), &format!("mcpi: error: {message}"));
 }
 
 /// Prints `mcpi: warning: <message>` on stderr.
 pub fn warning(message: &str) {
-    print_to(&mut std::io::stderr(), &format!("mcpi: warning: {message}"));
+    let _ = print_to(&mut std::io::stderr(), &format!("mcpi: warning: {message}"));
 }
 
 /// Prints `mcpi: <message>` on stderr, even with `--quiet`: how a run that
 /// was stopped ended.
 pub fn notice(message: &str) {
-    print_to(&mut std::io::stderr(), &format!("mcpi: {message}"));
+    let _ = print_to(&mut std::io::stderr(), &format!("mcpi: {message}"));
 }
 
 /// clap's multi-line error text as one line: the message and any value list,
@@ -79,8 +97,10 @@ pub fn command_line(args: impl Iterator<Item = std::ffi::OsString>) -> String {
 }
 
 /// Prints a line, ignoring a closed pipe (`mcpi | head` must not panic).
-fn print_to(stream: &mut dyn Write, text: &str) {
-    let _ = writeln!(stream, "{text}").and_then(|()| stream.flush());
+/// Writes one line and flushes it. Failures on stderr are ignored (there is
+/// nowhere left to report them); [`print_to_stdout`] keeps its own.
+fn print_to(stream: &mut dyn Write, text: &str) -> std::io::Result<()> {
+    writeln!(stream, "{text}").and_then(|()| stream.flush())
 }
 
 /// The tutorial's `%px print(os.getpid())`: one `[stdout:k] PID` line per
@@ -262,7 +282,7 @@ impl Progress {
                         self.total,
                         self.start.elapsed().as_secs_f64()
                     );
-                    print_to(&mut std::io::stderr(), &line);
+                    let _ = print_to(&mut std::io::stderr(), &line);
                 }
             }
         }

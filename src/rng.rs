@@ -21,6 +21,52 @@
 //! `u32`. It is inside the quarter circle iff `x² + y² < 2⁶⁴`, evaluated exactly
 //! in integers. Nothing depends on which rank computes a chunk or when, so a
 //! `(seed, samples, chunks)` triple always gives the same inside count.
+//!
+//! # Why PCG32 lanes, and the limits of the layout
+//!
+//! PCG32 is small (16 bytes of state), passes TestU01's BigCrush (O'Neill,
+//! 2014), and its step is one 64-bit multiply-add, so 16 lanes vectorise (see
+//! [`crate::kernel`]). Seeding every
+//! lane from a counter through SplitMix64 makes any chunk computable anywhere,
+//! in any order, in O(1).
+//!
+//! **Period.** A lane is the LCG `s ← A·s + c (mod 2⁶⁴)` with
+//! `A = 6364136223846793005` and the odd increment `c = 2·stream + 1 (mod 2⁶⁴)`
+//! (`Pcg32::new` drops the top bit of `stream`), followed by the XSH-RR output
+//! permutation. By the Hull–Dobell theorem the period is 2⁶⁴ for every odd `c`.
+//! A point takes two outputs of one lane and a chunk spreads its points over 16
+//! lanes, so a chunk of `n` points moves each lane `2·⌈n/16⌉` steps. Even one
+//! chunk of the largest possible `--samples` (2⁶⁴ − 1) moves its lanes 2⁶¹
+//! steps, an eighth of the period: no lane ever comes back to where it started.
+//!
+//! **Lanes do not overlap.** Two lanes with increments `c₁ ≠ c₂` that were ever
+//! in the same state `s` would step to `A·s + c₁ ≠ A·s + c₂`: they can meet in
+//! an isolated state (which the output function hides) but never share two
+//! consecutive states, so no lane replays a stretch of another, whatever the
+//! lengths. Increments come from `mix64` (a bijection) of distinct inputs, so
+//! two lanes share one only if their streams agree in the low 63 bits:
+//! probability 2⁻⁶³ for a pair, ≈ 1.3·10⁻¹⁷ for the 120 pairs of one chunk,
+//! ≈ 1.4·10⁻⁵ for all pairs of the 1.6·10⁷ lanes of a run with the maximum of
+//! 10⁶ chunks. Even then the two lanes walk the same cycle from start points
+//! that are 64-bit hashes, and overlap only if those are closer than the lanes'
+//! length `len`: probability ≈ 2·len/2⁶⁴. With `K` chunks of `N` points in all,
+//! an overlap anywhere has probability below `32·K·N / 2¹²⁷`, under 10⁻¹¹ for
+//! anything mcpi accepts (`K ≤ 10⁶`, `N < 2⁶⁴`). `tests/statistics.rs` checks
+//! that the increments of all 524 288 lanes of 32 768 chunks are distinct and
+//! that the lanes of a chunk never meet a state of another in 2¹⁵ steps.
+//!
+//! **Streams are not proven independent.** PCG streams that share a multiplier
+//! can be correlated when states and increments are chosen in related ways
+//! (rand_pcg's documentation warns of this); here both are outputs of a 64-bit
+//! mixer, and `tests/statistics.rs` checks empirically that the chunk estimates
+//! are standard normal around π and that counts of neighbouring chunks, seeds
+//! and lanes are uncorrelated.
+//!
+//! **Seeds are not a namespace.** The lanes of seed `s` are SplitMix64 outputs
+//! from `s`, so seed `s + j·32γ` (mod 2⁶⁴) has exactly the chunks of seed `s`
+//! shifted by `j` (its chunk `c` is chunk `c + j` of seed `s`). Seeds picked by
+//! people (0, 1, 2, dates, …) are unrelated: `mix64` turns a difference of 1
+//! into an unrelated 64-bit value.
 
 use rand_pcg::Pcg32;
 
@@ -101,6 +147,17 @@ mod tests {
             lane_seed(7, 1, 0),
             (splitmix64_nth(7, 33), splitmix64_nth(7, 34))
         );
+    }
+
+    #[test]
+    fn seeds_32_gammas_apart_shift_the_chunks_by_one() {
+        // The documented limit of the layout: not a bug to fix, a fact to know.
+        let s = 20_260_101u64;
+        let shifted = s.wrapping_add(GOLDEN_GAMMA.wrapping_mul(2 * LANES as u64));
+        for lane in 0..LANES {
+            assert_eq!(lane_seed(shifted, 0, lane), lane_seed(s, 1, lane));
+            assert_ne!(lane_seed(s + 1, 0, lane), lane_seed(s, 1, lane));
+        }
     }
 
     #[test]

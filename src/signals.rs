@@ -39,17 +39,22 @@ fn stopping_set() -> libc::sigset_t {
 /// Holds the stopping signals back (they stay pending) until [`install`].
 /// Call first thing, before `MPI_Init`: threads it starts inherit the mask,
 /// so the signals reach the main thread's handler.
+///
+/// Also ignores SIGXFSZ, so that a write beyond the file-size limit
+/// (`ulimit -f`) fails with `EFBIG`, reported like any failed write, instead
+/// of killing the process (MPI abort noise, the temporary file left behind).
 pub fn hold() {
-    // SAFETY: a valid, initialised set; the old mask is not needed.
-    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &stopping_set(), std::ptr::null_mut()) };
+    // SAFETY: a valid, initialised set; the old mask is not needed. Ignoring
+    // a signal has no preconditions.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &stopping_set(), std::ptr::null_mut());
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 /// Installs the handlers, then lets held signals in. Call after `MPI_Init`:
 /// MPICH's singleton start-up (a process run without mpirun) sets its own
 /// SIGUSR1 handler, which hangs the process when SIGUSR1 arrives.
-///
-/// Also ignores SIGXFSZ, so that a file-size limit (`ulimit -f`) makes a
-/// write fail with an error mcpi reports instead of killing the process.
 pub fn install() {
     // SAFETY: `record` is async-signal-safe; the sigaction struct is fully
     // initialised (zeroed, then the handler, an empty mask and SA_RESTART).
@@ -61,7 +66,6 @@ pub fn install() {
         for (signal, _) in STOPPING {
             libc::sigaction(signal, &action, std::ptr::null_mut());
         }
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &stopping_set(), std::ptr::null_mut());
     }
 }

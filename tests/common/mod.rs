@@ -3,7 +3,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -70,6 +70,15 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// `mpirun -n <ranks> mcpi <args>` in `dir` (`ranks == 0`: no mpirun at all).
 pub fn mcpi_in(dir: &Path, ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let what = format!("mcpi {args:?} on {ranks} ranks");
+    wait(command(dir, ranks, args, env).spawn().expect(SPAWN), &what)
+}
+
+pub const SPAWN: &str = "mpirun and the mcpi binary can be started";
+
+/// The command [`mcpi_in`] runs, with stdout and stderr piped, to adjust
+/// before spawning it and handing the child to [`wait`].
+pub fn command(dir: &Path, ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Command {
     let exe = env!("CARGO_BIN_EXE_mcpi");
     let mut cmd = if ranks == 0 {
         Command::new(exe)
@@ -93,21 +102,25 @@ pub fn mcpi_in(dir: &Path, ranks: usize, args: &[&str], env: &[(&str, &str)]) ->
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .expect("mpirun and the mcpi binary can be started");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        out.read_to_string(&mut s).unwrap();
-        s
-    });
-    let mut stderr = String::new();
-    let err_reader = std::thread::spawn(move || {
-        err.read_to_string(&mut stderr).unwrap();
-        stderr
-    });
+    cmd
+}
+
+/// Collects a spawned run's output and status; kills it and fails the test
+/// after [`TIMEOUT`]. Streams that were not piped read as empty.
+pub fn wait(mut child: Child, what: &str) -> Run {
+    let out = child.stdout.take();
+    let err = child.stderr.take();
+    let read_all = |stream: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut stream) = stream {
+                stream.read_to_string(&mut s).unwrap();
+            }
+            s
+        })
+    };
+    let reader = read_all(out.map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let err_reader = read_all(err.map(|s| Box::new(s) as Box<dyn Read + Send>));
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -115,7 +128,7 @@ pub fn mcpi_in(dir: &Path, ranks: usize, args: &[&str], env: &[(&str, &str)]) ->
         }
         if started.elapsed() > TIMEOUT {
             let _ = child.kill();
-            panic!("mcpi {args:?} on {ranks} ranks hung for {TIMEOUT:?}");
+            panic!("{what} hung for {TIMEOUT:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };

@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# Strong- and weak-scaling sweeps of mcpi: every run's HDF5 file in one folder, with a manifest.
+# `scripts/scaling.sh --help` explains everything; scripts/plot turns the folder into figures.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/lib/bootstrap.sh
+source "$here/lib/bootstrap.sh"
+
+usage() {
+    cat <<'EOF'
+Usage: scripts/scaling.sh [OPTIONS]
+
+Runs mcpi over a range of rank counts, in both modes, several times each, and keeps
+every run's HDF5 results file in one new folder with a manifest:
+
+  strong scaling  the same job (SAMPLES points in CHUNKS chunks) at every rank count
+  weak scaling    PER_ENGINE points in CHUNKS chunks per engine: a run with E engines
+                  computes E x PER_ENGINE points in E x CHUNKS chunks
+
+Each setting is an option or an environment variable (the option wins):
+
+  --np "LIST"          NP          rank counts [default: "1 2 ... cores+1"; cores = nproc]
+  --samples N          SAMPLES     strong scaling: total points [default: 1e9]
+  --per-engine N       PER_ENGINE  weak scaling: points per engine
+                                   [default: SAMPLES / the largest engine count]
+  --chunks K           CHUNKS      chunks (weak: per engine) [default: 100]
+  --repeats R          REPEATS     runs of each setting [default: 3]
+  --modes "LIST"       MODES       "balanced direct", "balanced" or "direct"
+                                   [default: "balanced direct"]
+  --kinds "LIST"       KINDS       "strong weak", "strong" or "weak" [default: "strong weak"]
+  --seed S             SEED        seed of every run [default: mcpi's]
+  -o, --out DIR        OUT         the folder [default: results/scaling-<UTC>[-j<SLURM_JOB_ID>]
+                                   under the current directory]
+  -h, --help                       this text
+
+Counts take mcpi's forms: 100000000, 1e8, 2.5e9, 100M, 1G, 1_000_000. One rank means
+rank 0 computes everything alone (the serial baseline, 1 engine); N ranks mean a
+controller and N-1 engines. Runs go round-robin (repeat 1 of every setting, then
+repeat 2, ...) so that a slow phase of a shared machine spreads over all settings.
+
+Output: one line per run, then a table of the median, min and max elapsed time per
+setting. The folder holds <kind>-<mode>-<N>r-<repeat>.h5 files and manifest.tsv:
+'#' lines with the sweep's settings, a header line, then one tab-separated line per
+finished run: kind mode ranks engines repeat samples chunks elapsed_s file.
+Sweeps never overwrite each other: the default folder gets a -2, -3, ... suffix if
+its name is taken, and an OUT that exists must be an empty directory.
+
+Finding mcpi: $MCPI_BIN, else `mcpi` on PATH, else target/release/mcpi of this
+repository (cargo build --release).
+
+Launcher: mpirun -n N (with --oversubscribe for Open MPI, and Open MPI's run-as-root
+variables when root), or $MCPI_LAUNCHER followed by -n N, e.g. inside a Slurm
+allocation:
+  MCPI_LAUNCHER="srun --mpi=pmi2" scripts/scaling.sh   ->  srun --mpi=pmi2 -n N mcpi ...
+MCPI_LAUNCHER=srun alone means srun --mpi=$MCPI_SRUN_MPI (default pmi2), and
+MCPI_LAUNCHER=mpirun alone means the default above, as for slurm/pi.sbatch. Inside a
+job ($SLURM_JOB_ID set) the default folder name ends in -j<jobid>.
+
+Examples:
+  scripts/scaling.sh                                   # 1e9 points, ranks 1..cores+1, 3 repeats
+  SAMPLES=1e8 NP="1 3" REPEATS=1 scripts/scaling.sh    # a quick sweep
+  scripts/scaling.sh --kinds strong --modes balanced --np "1 2 3 5" -o results/sweep-a
+  scripts/plot results/scaling-<UTC>                   # figures next to the files
+EOF
+}
+
+die() { printf 'scaling.sh: error: %s\n' "$*" >&2; exit 2; }
+
+# to_int COUNT: mcpi's count syntax (digits, '_', a decimal point, eN, k/M/G/T) to an
+# exact integer on stdout; fails on fractions and on values beyond 9.2e18.
+to_int() {
+    local s=${1//_/} int frac exp=0 suffix digits
+    [[ $s =~ ^([0-9]+)(\.([0-9]+))?([eE]([0-9]+))?([kMGT])?$ ]] || return 1
+    int=${BASH_REMATCH[1]} frac=${BASH_REMATCH[3]} suffix=${BASH_REMATCH[6]}
+    [ -n "${BASH_REMATCH[5]}" ] && exp=$((10#${BASH_REMATCH[5]}))
+    case $suffix in k) exp=$((exp + 3)) ;; M) exp=$((exp + 6)) ;; G) exp=$((exp + 9)) ;; T) exp=$((exp + 12)) ;; esac
+    while [[ $frac == *0 ]]; do frac=${frac%0}; done
+    [ "${#frac}" -le "$exp" ] || return 1
+    exp=$((exp - ${#frac}))
+    digits="$int$frac"
+    digits=${digits#"${digits%%[!0]*}"}
+    [ -z "$digits" ] && { echo 0; return 0; }
+    [ $((${#digits} + exp)) -le 19 ] || return 1
+    local n=$((10#$digits)) i
+    for ((i = 0; i < exp; i++)); do
+        [ "$n" -le $((9223372036854775807 / 10)) ] || return 1
+        n=$((n * 10))
+    done
+    echo "$n"
+}
+
+# json_field NAME JSON: the value of a flat field of mcpi's --json object (numbers, strings).
+json_field() {
+    local v
+    v=$(grep -o "\"$1\":\(\"[^\"]*\"\|[^,}]*\)" <<<"$2" | head -n 1) || return 1
+    v=${v#*:}
+    v=${v#\"}
+    printf '%s\n' "${v%\"}"
+}
+
+np_list=${NP:-} samples=${SAMPLES:-1e9} per_engine=${PER_ENGINE:-} chunks=${CHUNKS:-100}
+repeats=${REPEATS:-3} modes=${MODES:-balanced direct} kinds=${KINDS:-strong weak}
+seed=${SEED:-} out=${OUT:-}
+while [ $# -gt 0 ]; do
+    opt=$1
+    case $opt in
+        -h|--help) usage; exit 0 ;;
+        --np|--samples|--per-engine|--chunks|--repeats|--modes|--kinds|--seed|-o|--out)
+            [ $# -ge 2 ] || die "$opt needs a value"
+            case $opt in
+                --np) np_list=$2 ;; --samples) samples=$2 ;; --per-engine) per_engine=$2 ;;
+                --chunks) chunks=$2 ;; --repeats) repeats=$2 ;; --modes) modes=$2 ;;
+                --kinds) kinds=$2 ;; --seed) seed=$2 ;; -o|--out) out=$2 ;;
+            esac
+            shift 2 ;;
+        *) die "unknown argument '$opt' (see --help)" ;;
+    esac
+done
+
+# --- check the settings before anything runs -------------------------------------------------
+[ -n "$np_list" ] || np_list=$(seq -s ' ' 1 $(($(nproc) + 1)))
+read -r -a nps <<<"$np_list"
+[ ${#nps[@]} -gt 0 ] || die "NP is empty"
+max_engines=1
+for n in "${nps[@]}"; do
+    [[ $n =~ ^[1-9][0-9]{0,5}$ ]] || die "NP: '$n' is not a rank count (1, 2, 3, ...)"
+    [ $((n > 1 ? n - 1 : 1)) -gt "$max_engines" ] && max_engines=$((n - 1))
+done
+read -r -a mode_list <<<"$modes"
+[ ${#mode_list[@]} -gt 0 ] || die "MODES is empty"
+for m in "${mode_list[@]}"; do
+    [[ $m == balanced || $m == direct ]] || die "MODES: '$m' is not balanced or direct"
+done
+read -r -a kind_list <<<"$kinds"
+[ ${#kind_list[@]} -gt 0 ] || die "KINDS is empty"
+for k in "${kind_list[@]}"; do
+    [[ $k == strong || $k == weak ]] || die "KINDS: '$k' is not strong or weak"
+done
+[[ $repeats =~ ^[1-9][0-9]{0,3}$ ]] || die "REPEATS: '$repeats' is not a count from 1 to 9999"
+positive() {  # positive NAME VALUE: VALUE as a positive integer, or die
+    local n
+    if ! n=$(to_int "$2") || [ "$n" -eq 0 ]; then
+        die "$1: '$2' is not a positive whole count"
+    fi
+    echo "$n"
+}
+samples_n=$(positive SAMPLES "$samples")
+chunks_n=$(positive CHUNKS "$chunks")
+if [ -n "$per_engine" ]; then
+    per_engine_n=$(positive PER_ENGINE "$per_engine")
+else
+    per_engine_n=$((samples_n / max_engines))
+fi
+[ "$per_engine_n" -le $((9223372036854775807 / max_engines)) ] ||
+    die "PER_ENGINE x $max_engines engines is too large"
+[ $((chunks_n * max_engines)) -le 1000000 ] || die "CHUNKS x $max_engines engines is more than mcpi's 1e6 chunks"
+[ -z "$seed" ] || [[ $seed =~ ^[0-9]+$ ]] || die "SEED: '$seed' is not a whole number"
+
+# --- mcpi and the launcher -------------------------------------------------------------------
+if [ -n "${MCPI_BIN:-}" ]; then
+    mcpi=$MCPI_BIN
+elif command -v mcpi >/dev/null 2>&1; then
+    mcpi=$(command -v mcpi)
+else
+    mcpi="$here/../target/release/mcpi"
+    [ -e "$mcpi" ] || die "mcpi not found: set MCPI_BIN, put mcpi on PATH (cargo install --path .) or run cargo build --release"
+fi
+[ -x "$mcpi" ] || die "$mcpi is not executable"
+
+launch_cmd() {  # launch_cmd N: sets LAUNCH to the launcher words for N ranks
+    local np=$1 words
+    read -r -a words <<<"${MCPI_LAUNCHER:-mpirun}"
+    [ ${#words[@]} -gt 0 ] || words=(mpirun)
+    if [ "${words[*]}" = mpirun ]; then
+        mpirun_cmd "$np"
+        LAUNCH=("${MPIRUN[@]}")
+    elif [ "${words[*]}" = srun ]; then
+        LAUNCH=(srun --mpi="${MCPI_SRUN_MPI:-pmi2}" -n "$np")
+    else
+        LAUNCH=("${words[@]}" -n "$np")
+    fi
+}
+launch_cmd 1
+command -v "${LAUNCH[0]}" >/dev/null 2>&1 || die "launcher '${LAUNCH[0]}' not found"
+[ "${LAUNCH[0]}" != srun ] || export SRUN_CPUS_PER_TASK=${SLURM_CPUS_PER_TASK:-1}
+launcher="${LAUNCH[*]}"
+launcher="${launcher% -n 1} -n N"
+
+# --- the folder --------------------------------------------------------------------------------
+if [ -n "$out" ]; then
+    if [ -e "$out" ] || [ -L "$out" ]; then
+        if [ ! -d "$out" ] || [ -L "$out" ]; then die "OUT $out exists and is not a directory"; fi
+        [ -z "$(ls -A "$out")" ] || die "OUT $out is not empty: sweeps never overwrite each other; choose a new folder"
+    else
+        mkdir -p "$out" || die "cannot create OUT $out"
+    fi
+else
+    mkdir -p results || die "cannot create results/ in $PWD"
+    base="results/scaling-$(date -u +%Y%m%dT%H%M%SZ)${SLURM_JOB_ID:+-j$SLURM_JOB_ID}"
+    out=$base
+    i=1
+    until mkdir "$out" 2>/dev/null; do
+        i=$((i + 1))
+        [ "$i" -le 100 ] || die "cannot create a folder $base-N in results/"
+        out="$base-$i"
+    done
+fi
+manifest="$out/manifest.tsv"
+{
+    printf '# mcpi scaling sweep\n'
+    printf '# created_utc\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    printf '# host\t%s\n' "$(uname -n)"
+    printf '# cpu\t%s\n' "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    printf '# cores\t%s\n' "$(nproc)"
+    printf '# mcpi\t%s\n' "$("$mcpi" --version)"
+    printf '# launcher\t%s\n' "$launcher"
+    printf '# slurm_job_id\t%s\n' "${SLURM_JOB_ID:-}"
+    printf '# np\t%s\n# modes\t%s\n# kinds\t%s\n# repeats\t%s\n' "${nps[*]}" "${mode_list[*]}" "${kind_list[*]}" "$repeats"
+    printf '# samples\t%s\n# per_engine\t%s\n# chunks\t%s\n# seed\t%s\n' "$samples_n" "$per_engine_n" "$chunks_n" "${seed:-default}"
+    printf 'kind\tmode\tranks\tengines\trepeat\tsamples\tchunks\telapsed_s\tfile\n'
+} >"$manifest"
+
+runs=$((${#kind_list[@]} * ${#mode_list[@]} * ${#nps[@]} * repeats))
+printf '==> %s runs into %s (%s)\n' "$runs" "$out" "$launcher"
+printf '%-6s %-8s %5s %7s %6s %13s %11s %10s  %s\n' kind mode ranks engines repeat samples elapsed_s pi file
+
+# --- the runs ----------------------------------------------------------------------------------
+k=0
+for ((rep = 1; rep <= repeats; rep++)); do
+    for kind in "${kind_list[@]}"; do
+        for n in "${nps[@]}"; do
+            engines=$((n > 1 ? n - 1 : 1))
+            if [ "$kind" = strong ]; then
+                s=$samples_n c=$chunks_n
+            else
+                s=$((per_engine_n * engines)) c=$((chunks_n * engines))
+            fi
+            [ "$c" -le "$s" ] || c=$s
+            for mode in "${mode_list[@]}"; do
+                k=$((k + 1))
+                file="$kind-$mode-${n}r-$rep.h5"
+                launch_cmd "$n"
+                args=(--mode "$mode" -n "$s" -k "$c" -q --json -o "$out/$file")
+                [ -z "$seed" ] || args+=(--seed "$seed")
+                status=0
+                json=$("${LAUNCH[@]}" "$mcpi" "${args[@]}" 2>"$out/.stderr") || status=$?
+                if [ "$status" -ne 0 ] || [ ! -f "$out/$file" ]; then
+                    sed 's/^/    /' "$out/.stderr" >&2
+                    printf 'scaling.sh: error: run %s/%s failed (exit %s): %s\n' "$k" "$runs" "$status" \
+                        "${LAUNCH[*]} $mcpi ${args[*]}" >&2
+                    rm -f "$out/.stderr"
+                    exit 1
+                fi
+                rm -f "$out/.stderr"
+                if ! elapsed=$(json_field elapsed_s "$json") || ! pi=$(json_field pi "$json"); then
+                    printf 'scaling.sh: error: no JSON summary from run %s: %s\n' "$k" "$json" >&2
+                    exit 1
+                fi
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$mode" "$n" "$engines" "$rep" \
+                    "$s" "$c" "$elapsed" "$file" >>"$manifest"
+                printf '%-6s %-8s %5s %7s %6s %13s %11.6f %10.7f  %s\n' "$kind" "$mode" "$n" "$engines" \
+                    "$rep/$repeats" "$s" "$elapsed" "$pi" "$out/$file"
+            done
+        done
+    done
+done
+
+# --- the table ---------------------------------------------------------------------------------
+printf '\n==> elapsed_s over %s repeat(s); speedup = median 1-rank elapsed / median elapsed (strong),\n' "$repeats"
+printf '    weak efficiency = median 1-rank elapsed / median elapsed (weak)\n'
+awk -F '\t' '
+    /^#/ || $1 == "kind" { next }
+    {
+        key = $1 "\t" $2 "\t" sprintf("%06d", $3)
+        if (!(key in n)) { order[++keys] = key; eng[key] = $4; smp[key] = $6 }
+        v[key, ++n[key]] = $8
+        if ($3 == 1) { one[$1, ++ones[$1]] = $8 }
+    }
+    function median(arr, k, cnt,    i, j, t, a) {
+        for (i = 1; i <= cnt; i++) a[i] = arr[k, i]
+        for (i = 2; i <= cnt; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+        lo = a[1]; hi = a[cnt]
+        return cnt % 2 ? a[(cnt + 1) / 2] : (a[cnt / 2] + a[cnt / 2 + 1]) / 2
+    }
+    END {
+        printf "%-6s %-8s %5s %7s %13s %11s %11s %11s %8s %10s\n", "kind", "mode", "ranks", "engines", "samples", "median_s", "min_s", "max_s", "speedup", "efficiency"
+        for (kind in ones) base[kind] = median(one, kind, ones[kind])
+        for (i = 2; i <= keys; i++) for (j = i; j > 1 && order[j-1] > order[j]; j--) { t = order[j]; order[j] = order[j-1]; order[j-1] = t }
+        for (i = 1; i <= keys; i++) {
+            key = order[i]; split(key, f, "\t")
+            med = median(v, key, n[key])
+            sp = "-"; ef = "-"
+            if ((f[1] in base) && med > 0) {
+                if (f[1] == "strong") { sp = sprintf("%.2f", base[f[1]] / med); ef = sprintf("%.1f%%", 100 * base[f[1]] / med / eng[key]) }
+                else { ef = sprintf("%.1f%%", 100 * base[f[1]] / med) }
+            }
+            printf "%-6s %-8s %5d %7s %13s %11.6f %11.6f %11.6f %8s %10s\n", f[1], f[2], f[3], eng[key], smp[key], med, lo, hi, sp, ef
+        }
+    }' "$manifest"
+printf '\n==> %s\n    scripts/plot %s    # figures\n' "$manifest" "$out"

@@ -1,0 +1,55 @@
+"""Shared fixtures: one small real sweep of scripts/scaling.sh, made once per session.
+
+The sweep runs the real mcpi binary ($MCPI_BIN, else target/release/mcpi) under the
+real launcher, so every figure and number below comes from files mcpi wrote.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+SCRIPTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(SCRIPTS)
+sys.path.insert(0, SCRIPTS)
+
+SWEEP_ENV = {"SAMPLES": "1e7", "NP": "1 2 3", "REPEATS": "2", "CHUNKS": "100"}
+TIMEOUT = 300  # seconds for any one command
+
+
+def mcpi_bin():
+    path = os.environ.get("MCPI_BIN") or os.path.join(REPO, "target", "release", "mcpi")
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"no mcpi binary at {path}: run cargo build --release or set MCPI_BIN")
+    return path
+
+
+def run(cmd, env=None, cwd=None, timeout=TIMEOUT):
+    full = dict(os.environ, MCPI_BIN=mcpi_bin(), **(env or {}))
+    return subprocess.run(cmd, env=full, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def plot(*args, cwd=None):
+    """scripts/plot.py in this interpreter (the venv of scripts/plot)."""
+    return run([sys.executable, os.path.join(SCRIPTS, "plot.py"), *map(str, args)], cwd=cwd,
+               env={"MPLBACKEND": "Agg"})
+
+
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory):
+    """(folder, stdout) of SAMPLES=1e7 NP="1 2 3" REPEATS=2 scripts/scaling.sh."""
+    out = tmp_path_factory.mktemp("sweep") / "scaling"
+    res = run([os.path.join(SCRIPTS, "scaling.sh")], env=dict(SWEEP_ENV, OUT=str(out)))
+    assert res.returncode == 0, res.stderr
+    return out, res.stdout
+
+
+@pytest.fixture
+def sweep_copy(sweep, tmp_path):
+    """A private copy of the sweep folder, to damage."""
+    dest = tmp_path / "copy"
+    shutil.copytree(sweep[0], dest)
+    return dest

@@ -1,0 +1,483 @@
+"""scripts/plot.py on real mcpi results: figures, derived numbers, bad inputs."""
+
+import math
+import os
+import shutil
+import struct
+from fractions import Fraction
+
+import h5py
+import numpy as np
+import pytest
+from conftest import plot
+
+import plot as plotmod
+
+# Pixel sizes of the PNGs (width, height), fixed by the figure sizes at 100 dpi.
+PNG_SIZES = {
+    "strong-scaling": (1300, 550),
+    "weak-scaling": (1300, 550),
+    "gantt": (1400, 650),
+    "load-balance": (1400, 700),
+    "convergence": (1000, 650),
+}
+SWEEP_FIGURES = ("strong-scaling", "weak-scaling", "gantt", "load-balance", "convergence")
+FILE_FIGURES = ("gantt", "load-balance", "convergence")
+
+
+# --- independent readers ------------------------------------------------------------------
+
+def manifest(folder):
+    rows, header = [], None
+    with open(os.path.join(folder, "manifest.tsv"), encoding="utf-8") as fh:
+        for line in fh.read().splitlines():
+            if line.startswith("#"):
+                continue
+            cells = line.split("\t")
+            if header is None:
+                header = cells
+            else:
+                rows.append(dict(zip(header, cells)))
+    return rows
+
+
+def attr(f, key):
+    v = f.attrs[key]
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def png_size(path):
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert head[12:16] == b"IHDR"
+    return struct.unpack(">II", head[16:24])
+
+
+def assert_real_png(path, kind):
+    assert os.path.isfile(path), f"{path} missing"
+    assert png_size(path) == PNG_SIZES[kind]
+    import matplotlib.image
+
+    img = matplotlib.image.imread(path)[..., :3]
+    assert img.shape[:2] == PNG_SIZES[kind][::-1]
+    ink = np.any(img < 0.9, axis=-1).mean()
+    colours = len(np.unique((img * 255).astype(np.uint8).reshape(-1, 3), axis=0))
+    assert ink > 0.02, f"{path} is nearly blank ({ink:.1%} non-white pixels)"
+    assert colours > 30, f"{path} has only {colours} colours"
+
+
+def one_error_line(res):
+    lines = res.stderr.splitlines()
+    assert res.returncode == 1, (res.returncode, res.stderr)
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("plot: error: ")
+    return lines[0]
+
+
+def no_figures(folder):
+    return [n for n in os.listdir(folder) if n.endswith((".png", ".svg", ".pdf"))] == []
+
+
+# --- figures ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sweep_plotted(sweep, tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures")
+    res = plot(sweep[0], "-o", out)
+    assert res.returncode == 0, res.stderr
+    return out, res
+
+
+def test_sweep_folder_gives_five_real_pngs(sweep_plotted):
+    out, res = sweep_plotted
+    want = [os.path.join(out, f"{k}.png") for k in SWEEP_FIGURES]
+    assert res.stdout.split() == want
+    for kind in SWEEP_FIGURES:
+        assert_real_png(os.path.join(out, f"{kind}.png"), kind)
+    assert not [n for n in os.listdir(out) if n.endswith(".tmp")]
+
+
+def test_figures_go_next_to_the_sweep_by_default(sweep_copy):
+    res = plot(sweep_copy)
+    assert res.returncode == 0, res.stderr
+    for kind in SWEEP_FIGURES:
+        assert_real_png(os.path.join(sweep_copy, f"{kind}.png"), kind)
+
+
+def test_one_file_gives_three_real_pngs(sweep, tmp_path):
+    src = os.path.join(sweep[0], "strong-direct-3r-1.h5")
+    res = plot(src, "-o", tmp_path)
+    assert res.returncode == 0, res.stderr
+    for kind in FILE_FIGURES:
+        assert_real_png(os.path.join(tmp_path, f"strong-direct-3r-1-{kind}.png"), kind)
+
+
+@pytest.mark.parametrize("fmt,magic", [("svg", b"<?xml"), ("pdf", b"%PDF-")])
+def test_other_formats(sweep, tmp_path, fmt, magic):
+    res = plot(os.path.join(sweep[0], "strong-balanced-2r-1.h5"), "-o", tmp_path,
+               "--format", fmt)
+    assert res.returncode == 0, res.stderr
+    for kind in FILE_FIGURES:
+        path = os.path.join(tmp_path, f"strong-balanced-2r-1-{kind}.{fmt}")
+        with open(path, "rb") as fh:
+            assert fh.read(5) == magic
+        assert os.path.getsize(path) > 5000
+
+
+def test_existing_figures_are_kept_without_force(sweep, tmp_path):
+    src = os.path.join(sweep[0], "weak-direct-1r-1.h5")
+    assert plot(src, "-o", tmp_path).returncode == 0
+    target = os.path.join(tmp_path, "weak-direct-1r-1-gantt.png")
+    with open(target, "wb") as fh:
+        fh.write(b"keep me")
+    line = one_error_line(plot(src, "-o", tmp_path))
+    assert "already exist(s) (use --force" in line
+    with open(target, "rb") as fh:
+        assert fh.read() == b"keep me"
+    assert plot(src, "-o", tmp_path, "--force").returncode == 0
+    assert_real_png(target, "gantt")
+
+
+def test_help_explains_inputs_and_figures():
+    res = plot("--help")
+    assert res.returncode == 0
+    for word in ("manifest.tsv", "strong-scaling", "weak-scaling", "gantt", "load-balance",
+                 "convergence", "--format", "schema 2", "partial", "imbalance"):
+        assert word in res.stdout, word
+
+
+# --- derived numbers, recomputed from the files ---------------------------------------------
+
+def runs_of(folder, kind):
+    return [r for r in plotmod.load_sweep(str(folder)).runs if r.manifest["kind"] == kind]
+
+
+def test_manifest_matches_the_files(sweep):
+    folder, _ = sweep
+    rows = manifest(folder)
+    assert len(rows) == 2 * 2 * 3 * 2  # kinds x modes x ranks x repeats
+    per_engine = 10**7 // 2
+    for row in rows:
+        engines = max(1, int(row["ranks"]) - 1)
+        assert int(row["engines"]) == engines
+        want = 10**7 if row["kind"] == "strong" else per_engine * engines
+        assert int(row["samples"]) == want
+        assert int(row["chunks"]) == (100 if row["kind"] == "strong" else 100 * engines)
+        with h5py.File(os.path.join(folder, row["file"]), "r") as f:
+            assert attr(f, "mode") == row["mode"]
+            assert int(attr(f, "ranks")) == int(row["ranks"])
+            assert int(attr(f, "samples")) == want
+            assert float(row["elapsed_s"]) == pytest.approx(float(attr(f, "elapsed_s")),
+                                                            rel=1e-8)
+
+
+def test_strong_speedup_and_efficiency(sweep):
+    folder, _ = sweep
+    rows = [r for r in manifest(folder) if r["kind"] == "strong"]
+    elapsed = {}
+    targets = {}
+    for row in rows:
+        with h5py.File(os.path.join(folder, row["file"]), "r") as f:
+            key = (row["mode"], int(row["ranks"]))
+            elapsed.setdefault(key, []).append(float(attr(f, "elapsed_s")))
+            targets[key] = len(f.attrs["targets"])
+    ones = sorted(t for (m, n), ts in elapsed.items() if n == 1 for t in ts)
+    t1 = (ones[len(ones) // 2 - 1] + ones[len(ones) // 2]) / 2  # 4 runs: even count
+    baseline, derived = plotmod.strong_scaling(runs_of(folder, "strong"))
+    assert baseline == pytest.approx(t1, rel=1e-12)
+    assert {(d["mode"], d["ranks"]) for d in derived} == set(elapsed)
+    for d in derived:
+        key = (d["mode"], d["ranks"])
+        assert d["engines"] == targets[key] == max(1, d["ranks"] - 1)
+        assert d["speedup"] == pytest.approx([t1 / t for t in elapsed[key]], rel=1e-12)
+        assert d["efficiency"] == pytest.approx([t1 / t / targets[key] for t in elapsed[key]],
+                                                rel=1e-12)
+
+
+def test_scaling_table_agrees_with_the_plot(sweep):
+    """scaling.sh's printed table (awk) and plot.py (numpy) derive the same numbers."""
+    folder, stdout = sweep
+    table = stdout[stdout.rindex("\nkind "):].splitlines()[2:]
+    printed = {(c[0], c[1], int(c[2])): c for c in map(str.split, table)
+               if len(c) == 10 and c[0] in ("strong", "weak")}
+    assert len(printed) == 12
+    for kind, derive in (("strong", plotmod.strong_scaling), ("weak", plotmod.weak_scaling)):
+        t1, rows = derive(runs_of(folder, kind))
+        for d in rows:
+            cells = printed[(kind, d["mode"], d["ranks"])]
+            med = float(np.median(d["elapsed"]))
+            assert float(cells[5]) == pytest.approx(med, abs=1e-6)
+            assert float(cells[6]) == pytest.approx(min(d["elapsed"]), abs=1e-6)
+            assert float(cells[7]) == pytest.approx(max(d["elapsed"]), abs=1e-6)
+            if kind == "strong":
+                assert float(cells[8]) == pytest.approx(t1 / med, abs=0.006)
+                eff = t1 / med / d["engines"]
+            else:
+                eff = t1 / med
+            assert float(cells[9].rstrip("%")) == pytest.approx(100 * eff, abs=0.06)
+
+
+def test_weak_efficiency(sweep):
+    folder, _ = sweep
+    rows = [r for r in manifest(folder) if r["kind"] == "weak"]
+    elapsed = {}
+    for row in rows:
+        with h5py.File(os.path.join(folder, row["file"]), "r") as f:
+            elapsed.setdefault((row["mode"], int(row["ranks"])), []).append(
+                float(attr(f, "elapsed_s")))
+    t1 = float(np.median([t for (m, n), ts in elapsed.items() if n == 1 for t in ts]))
+    baseline, derived = plotmod.weak_scaling(runs_of(folder, "weak"))
+    assert baseline == pytest.approx(t1, rel=1e-12)
+    for d in derived:
+        key = (d["mode"], d["ranks"])
+        assert d["elapsed"] == pytest.approx(elapsed[key], rel=1e-12)
+        assert d["efficiency"] == pytest.approx([t1 / t for t in elapsed[key]], rel=1e-12)
+        assert d["samples"] == 5 * 10**6 * max(1, d["ranks"] - 1)
+
+
+@pytest.mark.parametrize("name", ["strong-balanced-3r-1.h5", "strong-direct-3r-2.h5",
+                                  "weak-balanced-1r-1.h5"])
+def test_imbalance(sweep, name):
+    path = os.path.join(sweep[0], name)
+    with h5py.File(path, "r") as f:
+        chunks = f["chunks"][()]
+        engines = f["engines"][()]
+        tg = [int(t) for t in np.atleast_1d(f.attrs["targets"])]
+    busy = {int(e["engine_id"]): 0.0 for e in engines}
+    count = {int(e["engine_id"]): 0 for e in engines}
+    for c in chunks:
+        busy[int(c["engine_id"])] += float(c["compute_s"])
+        count[int(c["engine_id"])] += 1
+    for e in engines:  # the file's own per-engine totals agree
+        assert float(e["busy_s"]) == pytest.approx(busy[int(e["engine_id"])], rel=1e-9)
+        assert int(e["chunks"]) == count[int(e["engine_id"])]
+    want = max(busy[t] for t in tg) / (sum(busy[t] for t in tg) / len(tg))
+    ids, got_busy, got_count, imbalance = plotmod.load_balance(plotmod.load(path))
+    assert ids == sorted(busy)
+    assert list(got_busy) == pytest.approx([busy[i] for i in ids], rel=1e-12)
+    assert list(got_count) == [count[i] for i in ids]
+    assert imbalance == pytest.approx(want, rel=1e-12)
+    assert imbalance >= 1.0
+    cpu = np.bincount(chunks["engine_id"].astype(int), weights=chunks["compute_cpu_s"],
+                      minlength=max(ids) + 1)
+    assert list(plotmod.cpu_busy(plotmod.load(path), ids)) == pytest.approx(
+        [cpu[i] for i in ids], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["strong-balanced-3r-2.h5", "weak-direct-3r-1.h5"])
+def test_running_estimate(sweep, name):
+    path = os.path.join(sweep[0], name)
+    with h5py.File(path, "r") as f:
+        rows = sorted(f["chunks"][()].tolist(), key=lambda r: r[0])  # chunk_id first
+        names = f["chunks"].dtype.names
+        total_inside, total = int(f.attrs["inside"]), int(f.attrs["samples"])
+    si, ii = names.index("samples"), names.index("inside")
+    n_acc = hits = 0
+    want_n, want_pi = [], []
+    for r in rows:
+        n_acc += r[si]
+        hits += r[ii]
+        want_n.append(n_acc)
+        want_pi.append(float(Fraction(4 * hits, n_acc)))
+    n, pi_hat, err, sigma = plotmod.running_estimate(plotmod.load(path))
+    assert list(n) == want_n
+    assert list(pi_hat) == pytest.approx(want_pi, rel=1e-15)
+    assert list(err) == pytest.approx([abs(p - math.pi) for p in want_pi], rel=1e-9, abs=1e-15)
+    p = math.pi / 4
+    assert list(sigma) == pytest.approx([4 * math.sqrt(p * (1 - p) / k) for k in want_n],
+                                        rel=1e-12)
+    assert want_n[-1] == total and pi_hat[-1] == pytest.approx(4 * total_inside / total,
+                                                               rel=1e-15)
+
+
+# --- bad inputs: one line, exit 1, nothing written ------------------------------------------
+
+def test_corrupt_file(sweep, tmp_path):
+    src = os.path.join(sweep[0], "strong-balanced-3r-1.h5")
+    bad = tmp_path / "cut.h5"
+    with open(src, "rb") as fh:
+        bad.write_bytes(fh.read()[:3000])
+    line = one_error_line(plot(bad))
+    assert "not an HDF5 file, or a corrupt one" in line
+    assert no_figures(tmp_path)
+
+
+def test_text_file(tmp_path):
+    bad = tmp_path / "notes.h5"
+    bad.write_text("not hdf5\n")
+    assert "not an HDF5 file" in one_error_line(plot(bad))
+    assert no_figures(tmp_path)
+
+
+def test_foreign_hdf5_file(tmp_path):
+    bad = tmp_path / "other.h5"
+    with h5py.File(bad, "w") as f:
+        f.attrs["mode"] = "balanced"
+        f.create_dataset("x", data=[1, 2, 3])
+    assert "not an mcpi results file" in one_error_line(plot(bad))
+    assert no_figures(tmp_path)
+
+
+def test_missing_file(tmp_path):
+    assert "no such file" in one_error_line(plot(tmp_path / "nope.h5"))
+
+
+def test_empty_folder(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "empty folder" in one_error_line(plot(empty))
+    assert os.listdir(empty) == []
+
+
+def test_folder_without_manifest(sweep, tmp_path):
+    shutil.copy(os.path.join(sweep[0], "strong-direct-2r-1.h5"), tmp_path)
+    assert "no manifest.tsv" in one_error_line(plot(tmp_path))
+    assert no_figures(tmp_path)
+
+
+def test_manifest_naming_a_missing_file(sweep_copy):
+    os.unlink(sweep_copy / "weak-balanced-2r-2.h5")
+    line = one_error_line(plot(sweep_copy))
+    assert "weak-balanced-2r-2.h5: no such file" in line
+    assert no_figures(sweep_copy)
+
+
+def test_newer_schema_is_refused(sweep, tmp_path):
+    bad = tmp_path / "future.h5"
+    shutil.copy(os.path.join(sweep[0], "strong-direct-2r-1.h5"), bad)
+    with h5py.File(bad, "a") as f:
+        f.attrs["schema_version"] = np.uint32(3)
+    line = one_error_line(plot(bad))
+    assert "schema 3 is from a newer mcpi" in line and "reads schemas 1, 2" in line
+    assert no_figures(tmp_path)
+
+
+def test_older_file_without_chunk_times_is_refused(sweep, tmp_path):
+    """A file whose /chunks lacks a field this plot needs (as before compute times)."""
+    bad = tmp_path / "old.h5"
+    shutil.copy(os.path.join(sweep[0], "strong-direct-2r-1.h5"), bad)
+    with h5py.File(bad, "a") as f:
+        rows = f["chunks"][()]
+        keep = [n for n in rows.dtype.names if n != "compute_s"]
+        old = np.empty(len(rows), dtype=[(n, rows.dtype[n]) for n in keep])
+        for n in keep:
+            old[n] = rows[n]
+        del f["chunks"]
+        f["chunks"] = old
+    line = one_error_line(plot(bad))
+    assert "/chunks lacks field(s) compute_s: written by an older mcpi" in line
+    assert no_figures(tmp_path)
+
+
+# --- schema 2 (resume): files made from real runs by the schema-2 contract ------------------
+
+def to_schema2(src, dest, done=None, split=50):
+    """Rewrite a real schema-1 file as schema 2: two sessions (the first `split` chunks in
+    session 0, the rest in session 1, times relative to each session's start), or a
+    partial file of the first `done` chunks in one session."""
+    shutil.copy(src, dest)
+    with h5py.File(dest, "a") as f:
+        chunks = f["chunks"][()]
+        engines = f["engines"][()]
+        elapsed = float(f.attrs["elapsed_s"])
+        c_dt = chunks.dtype.descr + [("session", "<u4")]
+        e_dt = [(n, h5py.string_dtype() if engines.dtype[n].kind == "O" else engines.dtype[n])
+                for n in engines.dtype.names] + [("session", "<u4")]
+        if done is not None:
+            chunks = chunks[:done]
+            sessions = [(0, elapsed)]
+        else:
+            sessions = [(0, elapsed / 2), (1, elapsed / 2)]
+        new = np.zeros(len(chunks), dtype=c_dt)
+        for n in chunks.dtype.names:
+            new[n] = chunks[n]
+        if done is None:
+            later = np.arange(len(chunks)) >= split
+            new["session"][later] = 1
+            t0 = elapsed / 2
+            for n in ("dispatch_s", "done_s"):
+                new[n][later] = np.maximum(new[n][later] - t0, new["compute_s"][later])
+        e_rows = []
+        for s, _ in sessions:
+            for e in engines:
+                e_rows.append(tuple(e[n] for n in engines.dtype.names) + (s,))
+        del f["chunks"], f["engines"]
+        f["chunks"] = new
+        f["engines"] = np.array(e_rows, dtype=e_dt)
+        s_dt = [("session", "<u4"), ("started_utc", h5py.string_dtype()),
+                ("mode", h5py.string_dtype()), ("ranks", "<u4"), ("engines", "<u4"),
+                ("elapsed_s", "<f8"), ("startup_s", "<f8"), ("controller_cpu_s", "<f8"),
+                ("chunks_done", "<u8"), ("signal", "<u4")]
+        mode, ranks = attr(f, "mode"), int(f.attrs["ranks"])
+        f["sessions"] = np.array(
+            [(s, "2026-11-29T00:00:00Z", mode, ranks, max(1, ranks - 1), t, 0.1, 0.0,
+              len(chunks) if done is not None else (split if s == 0 else len(chunks)),
+              0 if done is None or s > 0 else 15) for s, t in sessions], dtype=s_dt)
+        f.attrs["schema_version"] = np.uint32(2)
+        f.attrs["chunks_done"] = np.uint64(len(chunks))
+        f.attrs["sessions"] = np.uint32(len(sessions))
+        if done is not None:
+            f.attrs["inside"] = np.uint64(int(chunks["inside"].sum()))
+
+
+def test_schema2_resumed_file_is_plotted(sweep, tmp_path):
+    src = os.path.join(sweep[0], "strong-balanced-3r-1.h5")
+    path = tmp_path / "resumed.h5"
+    to_schema2(src, path)
+    res = plot(path)
+    assert res.returncode == 0, res.stderr
+    for kind in FILE_FIGURES:
+        assert_real_png(os.path.join(tmp_path, f"resumed-{kind}.png"), kind)
+    v1, v2 = plotmod.load(src), plotmod.load(str(path))
+    assert v2.schema == 2 and len(v2.sessions) == 2 and not v2.partial
+    assert "2 sessions (resumed)" in v2.caption()
+    assert plotmod.session_offsets(v2) == {0: 0.0, 1: float(v1["elapsed_s"]) / 2}
+    # Engine rows are per session; the load balance counts each chunk once.
+    assert list(plotmod.load_balance(v2)[2]) == list(plotmod.load_balance(v1)[2])
+    assert plotmod.load_balance(v2)[3] == pytest.approx(plotmod.load_balance(v1)[3])
+    assert list(plotmod.running_estimate(v2)[1]) == list(plotmod.running_estimate(v1)[1])
+
+
+def test_schema2_partial_file_alone_is_plotted_with_a_note(sweep, tmp_path):
+    path = tmp_path / "run.partial.h5"
+    to_schema2(os.path.join(sweep[0], "strong-direct-3r-1.h5"), path, done=60)
+    res = plot(path)
+    assert res.returncode == 0, res.stderr
+    for kind in FILE_FIGURES:
+        assert_real_png(os.path.join(tmp_path, f"run.partial-{kind}.png"), kind)
+    run = plotmod.load(str(path))
+    assert run.partial and "PARTIAL: 60 of 100 chunks done" in run.caption()
+    assert plotmod.running_estimate(run)[0][-1] == 60 * 10**5
+
+
+def test_partial_file_in_a_sweep_is_skipped(sweep_copy):
+    name = "strong-balanced-2r-2.h5"
+    os.rename(sweep_copy / name, sweep_copy / "orig.h5")
+    to_schema2(sweep_copy / "orig.h5", sweep_copy / name, done=30)
+    os.unlink(sweep_copy / "orig.h5")
+    res = plot(sweep_copy)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines() == [
+        f"plot: {sweep_copy / name}: skipped: partial run (30 of 100 chunks)"]
+    for kind in SWEEP_FIGURES:
+        assert_real_png(os.path.join(sweep_copy, f"{kind}.png"), kind)
+    _, rows = plotmod.strong_scaling(runs_of(sweep_copy, "strong"))
+    assert [len(r["elapsed"]) for r in rows if (r["mode"], r["ranks"]) == ("balanced", 2)] == [1]
+
+
+def test_summary_lists_every_run(sweep):
+    folder, _ = sweep
+    res = plot("--summary", folder)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("# mode")
+    rows = manifest(folder)
+    assert len(lines) == 1 + len(rows)
+    for line, row in zip(lines[1:], rows):
+        cells = line.split()
+        with h5py.File(os.path.join(folder, row["file"]), "r") as f:
+            assert cells[0] == attr(f, "mode") and int(cells[1]) == int(f.attrs["ranks"])
+            assert cells[-1] == os.path.join(str(folder), row["file"])
+            want = 4 * int(f.attrs["inside"]) / int(f.attrs["samples"])
+        assert float(cells[7]) == pytest.approx(want, abs=5e-9)

@@ -1,0 +1,678 @@
+//! "What happens when…": one test per row of the README's fault table (input
+//! and output faults). A refusal must give one `mcpi: error:` line from rank 0
+//! only, a non-zero status, nothing on stdout, no hang (every run is bounded
+//! by `common::TIMEOUT`), and leave the directory byte-identical: no file
+//! created, clobbered or left behind. Refusals run under `mpirun -n 3` and
+//! without mpirun.
+
+mod common;
+
+use common::{command, mcpi_in, scratch, wait, Run, SPAWN};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Exit status of bad input (as clap uses) and of a failed write.
+const USAGE: i32 = 2;
+const FAILURE: i32 = 1;
+
+/// Inside counts of `-n 1e5` and `-n 1e8` with the default seed and chunks.
+const INSIDE_1E5: u64 = 78_416;
+const INSIDE_1E8: u64 = 78_539_258;
+
+/// Every file and directory under `dir` with its contents (None for a
+/// directory): equal listings mean nothing was created, removed or changed.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            out.extend(snapshot(&path));
+            out.insert(path, None);
+        } else if meta.is_file() {
+            out.insert(path.clone(), Some(std::fs::read(&path).unwrap()));
+        } else {
+            out.insert(path, Some(Vec::new()));
+        }
+    }
+    out
+}
+
+/// Checks a refusal's invariants for one run.
+fn check_refusal(row: &str, run: &Run, code: i32, reason: &str) {
+    assert_eq!(
+        run.status,
+        Some(code),
+        "{row}: status (a signal if None)\n{}",
+        run.stderr
+    );
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("mcpi: error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{row}: one message, got:\n{}", run.stderr);
+    assert!(
+        errors[0].contains(reason),
+        "{row}: wanted '{reason}' in {errors:?}"
+    );
+    // Open MPI's mpirun adds its own banner about the exit status; MPICH's
+    // adds nothing. (`ready:` and `progress` lines belong to runs that got
+    // as far as computing.)
+    if !run.stderr.contains("Open MPI") {
+        let noise: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| !l.starts_with("mcpi: error: ") && !l.starts_with("progress "))
+            .filter(|l| !l.starts_with("ready: "))
+            .collect();
+        assert!(
+            noise.is_empty(),
+            "{row}: more than the message:\n{}",
+            run.stderr
+        );
+    }
+    assert!(
+        !run.stderr.contains("panicked") && !run.stderr.contains("Abort"),
+        "{row}:\n{}",
+        run.stderr
+    );
+}
+
+/// A refusal of `args` in `dir`, under mpirun with 3 ranks and without
+/// mpirun: status `code`, one message containing `reason`, stdout empty,
+/// `dir` unchanged.
+fn refused_in(dir: &Path, args: &[&str], env: &[(&str, &str)], code: i32, reason: &str) {
+    for ranks in [3, 0] {
+        let row = format!("{args:?} {env:?} on {ranks} ranks");
+        let before = snapshot(dir);
+        let run = mcpi_in(dir, ranks, args, env);
+        check_refusal(&row, &run, code, reason);
+        assert_eq!(run.stdout, "", "{row}: stdout");
+        assert!(
+            snapshot(dir) == before,
+            "{row}: files created, removed or changed"
+        );
+    }
+}
+
+/// [`refused_in`] for bad input, in a fresh directory named after the row.
+fn refused(row: &str, args: &[&str], reason: &str) {
+    refused_in(&scratch(row), args, &[], USAGE, reason);
+}
+
+fn inside_of(path: &Path) -> u64 {
+    let file = hdf5::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    file.attr("inside").unwrap().read_scalar::<u64>().unwrap()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A file system mounted for one test, lazily unmounted when dropped (also
+/// when the test fails).
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(target: &Path, options: &str) -> Mount {
+        assert!(
+            is_root(),
+            "this row mounts a tmpfs: run the tests as root, as CI does"
+        );
+        std::fs::create_dir_all(target).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(target)
+            .status()
+            .expect("mount can be run");
+        assert!(status.success(), "mount -o {options} {}", target.display());
+        Mount(target.to_path_buf())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system holding `dir` until a write fails.
+fn fill(dir: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(dir.join("filler")).unwrap();
+    while file.write_all(&[0xA5; 4096]).is_ok() {}
+    let _ = file.write_all(&[0xA5]);
+    let _ = file.sync_all();
+}
+
+// ---------------------------------------------------------------------------
+// Malformed and huge values of every option.
+
+#[test]
+fn samples_malformed() {
+    for value in ["lots", "1e", "0x10", "1.2.3", "NaN", "inf", "1e8M"] {
+        refused("samples-malformed", &["--samples", value], "is not a count");
+    }
+    refused("samples-malformed", &["--samples", ""], "expected a number");
+}
+
+#[test]
+fn samples_negative_zero_or_fractional() {
+    for (value, reason) in [
+        ("-5", "negative"),
+        ("-1e8", "negative"),
+        ("0", "is zero"),
+        ("0e5", "is zero"),
+        ("1.5", "not a whole number"),
+        ("1e-3", "not a whole number"),
+    ] {
+        refused("samples-sign", &["--samples", value], reason);
+    }
+}
+
+#[test]
+fn samples_huge() {
+    for value in [
+        "1e30",
+        "18446744073709551616",
+        "1e99999999999999999999",
+        "20000000T",
+    ] {
+        refused("samples-huge", &["--samples", value], "too large");
+    }
+}
+
+#[test]
+fn chunks_malformed_negative_zero_or_huge() {
+    for (value, reason) in [
+        ("x", "is not a count"),
+        ("-1", "negative"),
+        ("0", "is zero"),
+        ("1e30", "too large"),
+        ("2e6", "more than the maximum of 1000000"),
+    ] {
+        refused("chunks-bad", &["--chunks", value], reason);
+    }
+}
+
+#[test]
+fn chunks_more_than_samples() {
+    refused(
+        "chunks-gt-samples",
+        &["--samples", "10", "--chunks", "11"],
+        "more than --samples",
+    );
+}
+
+#[test]
+fn seed_malformed_negative_or_huge() {
+    for (value, reason) in [
+        ("x", "not a whole number"),
+        ("1e3", "not a whole number"),
+        ("", "not a whole number"),
+        ("NaN", "not a whole number"),
+        ("-1", "negative"),
+        ("18446744073709551616", "too large"),
+        ("1e30", "not a whole number"),
+    ] {
+        refused("seed-bad", &["--seed", value], reason);
+    }
+}
+
+#[test]
+fn window_malformed_negative_or_out_of_range() {
+    for (value, reason) in [
+        ("abc", "not a whole number"),
+        ("", "not a whole number"),
+        ("1e30", "not a whole number"),
+        ("-1", "negative"),
+        ("0", "out of range"),
+        ("65", "out of range"),
+        ("99999999999999999999999999", "out of range"),
+    ] {
+        refused("window-bad", &["--window", value], reason);
+    }
+}
+
+#[test]
+fn targets_name_a_missing_engine() {
+    // 3 ranks have engines 0 and 1; alone, rank 0 is engine 0.
+    for value in ["5", "-9", "0,2"] {
+        refused("targets-missing", &["--targets", value], "does not exist");
+    }
+}
+
+#[test]
+fn targets_malformed() {
+    for (value, reason) in [
+        ("", "empty"),
+        ("a:b", "not an engine index"),
+        ("99999999999999999999", "not an engine index"),
+        ("1:2:3:4", "at most two ':'"),
+        ("::0", "step cannot be zero"),
+    ] {
+        refused("targets-malformed", &["--targets", value], reason);
+    }
+}
+
+#[test]
+fn targets_select_an_engine_twice_or_none() {
+    refused("targets-twice", &["--targets", "0,0"], "twice");
+    refused("targets-none", &["--targets", "3:"], "selects no engine");
+}
+
+#[test]
+fn unknown_mode_or_progress() {
+    refused("mode", &["--mode", "fast"], "invalid value 'fast'");
+    refused("mode", &["--mode", ""], "a value is required");
+    refused("progress", &["--progress", "sometimes"], "invalid value");
+}
+
+#[test]
+fn unknown_option_stray_argument_or_repeated_option() {
+    refused("options", &["--bogus"], "unexpected argument '--bogus'");
+    refused("options", &["foo"], "unexpected argument 'foo'");
+    refused(
+        "options",
+        &["--samples", "1", "--samples", "2"],
+        "cannot be used multiple times",
+    );
+}
+
+#[test]
+fn unknown_kernel_in_the_environment() {
+    let dir = scratch("kernel");
+    refused_in(
+        &dir,
+        &[],
+        &[("MCPI_KERNEL", "avx9000")],
+        USAGE,
+        "not a kernel",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Where the results go.
+
+#[test]
+fn output_exists_without_force() {
+    let dir = scratch("exists");
+    mcpi_in(&dir, 3, &["-q", "-n", "1e5", "-o", "r.h5"], &[]).ok();
+    let before = std::fs::read(dir.join("r.h5")).unwrap();
+    refused_in(
+        &dir,
+        &["-n", "1e5", "-o", "r.h5"],
+        &[],
+        USAGE,
+        "already exists",
+    );
+    assert_eq!(std::fs::read(dir.join("r.h5")).unwrap(), before);
+}
+
+#[test]
+fn output_exists_with_force_is_replaced() {
+    let dir = scratch("force");
+    std::fs::write(dir.join("r.h5"), "old").unwrap();
+    mcpi_in(&dir, 3, &["-q", "-n", "1e5", "-o", "r.h5", "--force"], &[]).ok();
+    assert_eq!(inside_of(&dir.join("r.h5")), INSIDE_1E5);
+    assert_eq!(snapshot(&dir).len(), 1, "only r.h5");
+}
+
+#[test]
+fn output_is_a_directory_or_names_none() {
+    let dir = scratch("is-dir");
+    std::fs::create_dir(dir.join("a-dir")).unwrap();
+    refused_in(&dir, &["-o", "a-dir"], &[], USAGE, "is a directory");
+    refused_in(
+        &dir,
+        &["-o", "a-dir", "--force"],
+        &[],
+        USAGE,
+        "is a directory",
+    );
+    refused_in(
+        &dir,
+        &["-o", "new-dir/"],
+        &[],
+        USAGE,
+        "does not name a file",
+    );
+    refused_in(
+        &dir,
+        &["-o", "new-dir/.."],
+        &[],
+        USAGE,
+        "does not name a file",
+    );
+}
+
+#[test]
+fn output_is_a_symlink_or_a_device() {
+    let dir = scratch("special");
+    std::fs::write(dir.join("target.h5"), "precious").unwrap();
+    std::os::unix::fs::symlink("target.h5", dir.join("link.h5")).unwrap();
+    refused_in(
+        &dir,
+        &["-o", "link.h5", "--force"],
+        &[],
+        USAGE,
+        "symbolic link",
+    );
+    refused_in(
+        &dir,
+        &["-o", "/dev/null", "--force"],
+        &[],
+        USAGE,
+        "not a regular file",
+    );
+}
+
+#[test]
+fn output_under_a_file() {
+    let dir = scratch("under-file");
+    std::fs::write(dir.join("a-file"), "").unwrap();
+    refused_in(&dir, &["-o", "a-file/r.h5"], &[], USAGE, "Not a directory");
+    refused_in(
+        &dir,
+        &["-o", "a-file/sub/r.h5"],
+        &[],
+        USAGE,
+        "Not a directory",
+    );
+}
+
+#[test]
+fn default_results_dir_is_a_file() {
+    let dir = scratch("results-file");
+    std::fs::write(dir.join("results"), "not a directory").unwrap();
+    refused_in(&dir, &["-n", "1e5"], &[], USAGE, "Not a directory");
+}
+
+#[test]
+fn output_in_a_missing_directory_creates_it() {
+    let dir = scratch("missing-dir");
+    mcpi_in(&dir, 3, &["-q", "-n", "1e5", "-o", "new/deeper/r.h5"], &[]).ok();
+    assert_eq!(inside_of(&dir.join("new/deeper/r.h5")), INSIDE_1E5);
+    assert_eq!(
+        snapshot(&dir).len(),
+        3,
+        "new, new/deeper, the file; no temporary"
+    );
+}
+
+#[test]
+fn output_in_a_read_only_directory() {
+    let dir = scratch("read-only");
+    let ro = dir.join("ro");
+    let _mount = Mount::tmpfs(&ro, "ro,size=64k");
+    refused_in(
+        &dir,
+        &["-o", "ro/r.h5"],
+        &[],
+        USAGE,
+        "Read-only file system",
+    );
+    refused_in(
+        &dir,
+        &["-o", "ro/sub/r.h5"],
+        &[],
+        USAGE,
+        "cannot create the output directory",
+    );
+}
+
+#[test]
+fn output_on_a_file_system_that_refuses_files() {
+    let dir = scratch("proc");
+    refused_in(
+        &dir,
+        &["-o", "/proc/mcpi.h5"],
+        &[],
+        USAGE,
+        "cannot write to the output directory /proc",
+    );
+}
+
+#[test]
+fn output_in_a_full_directory() {
+    // Full before the run: HDF5 cannot create the file; refused up front.
+    let dir = scratch("full-start");
+    let full = dir.join("full");
+    let _mount = Mount::tmpfs(&full, "size=64k");
+    fill(&full);
+    refused_in(
+        &dir,
+        &["-o", "full/r.h5"],
+        &[],
+        USAGE,
+        "No space left on device",
+    );
+}
+
+#[test]
+fn output_directory_fills_up_during_the_final_write() {
+    // 10⁵ chunk rows need ~5 MB: the probe fits in 1 MiB, the results don't.
+    let dir = scratch("full-end");
+    let full = dir.join("full");
+    let _mount = Mount::tmpfs(&full, "size=1m");
+    let args = ["-q", "-n", "1e6", "-k", "1e5", "-o", "full/r.h5"];
+    for ranks in [3, 0] {
+        let run = mcpi_in(&dir, ranks, &args, &[]);
+        let row = format!("full disk on {ranks} ranks");
+        check_refusal(&row, &run, FAILURE, "No space left on device");
+        assert!(run.stderr.contains("the last checkpoint is"), "{row}");
+        only_the_checkpoint_is_left(&full.join("r.partial.h5"), &row);
+    }
+}
+
+/// After a failed final write: no temporary file, no results file, only the
+/// last checkpoint (here the first one, with no chunk yet), readable.
+fn only_the_checkpoint_is_left(checkpoint: &Path, row: &str) {
+    let dir = checkpoint.parent().unwrap();
+    let left: Vec<PathBuf> = snapshot(dir).into_keys().collect();
+    assert_eq!(left, [checkpoint.to_path_buf()], "{row}");
+    let file = hdf5::File::open(checkpoint).unwrap();
+    let done = file.attr("chunks_done").unwrap().read_scalar::<u64>();
+    assert_eq!(done.unwrap(), 0, "{row}");
+    std::fs::remove_file(checkpoint).unwrap();
+}
+
+#[test]
+fn file_size_limit_smaller_than_the_results() {
+    // ulimit -f 8 MiB (MPI's own shared-memory files need ~4 MiB); 3·10⁵
+    // chunk rows need ~17 MB. SIGXFSZ must not kill rank 0.
+    use std::os::unix::process::CommandExt;
+    let dir = scratch("fsize");
+    for ranks in [3, 0] {
+        let mut cmd = command(
+            &dir,
+            ranks,
+            &[
+                "-q", "-n", "3e5", "-k", "3e5", "--mode", "direct", "-o", "r.h5",
+            ],
+            &[],
+        );
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+        unsafe {
+            cmd.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: 8 << 20,
+                    rlim_max: 8 << 20,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let run = wait(cmd.spawn().expect(SPAWN), "mcpi under ulimit -f");
+        let row = format!("ulimit -f on {ranks} ranks");
+        check_refusal(&row, &run, FAILURE, "File too large");
+        only_the_checkpoint_is_left(&dir.join("r.partial.h5"), &row);
+    }
+}
+
+#[test]
+fn output_name_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch("utf8");
+    let name = std::ffi::OsStr::from_bytes(b"r\xff.h5");
+    for ranks in [3, 0] {
+        let before = snapshot(&dir);
+        let mut cmd = command(&dir, ranks, &["-o"], &[]);
+        let run = wait(cmd.arg(name).spawn().expect(SPAWN), "non-UTF-8 --output");
+        check_refusal("non-UTF-8 --output", &run, USAGE, "not valid UTF-8");
+        assert!(snapshot(&dir) == before);
+    }
+}
+
+#[test]
+fn output_name_too_long_for_the_temporary_file() {
+    let dir = scratch("long-name");
+    let name = format!("{}.h5", "a".repeat(250));
+    refused_in(&dir, &["-o", &name], &[], USAGE, "name is too long");
+}
+
+#[test]
+fn output_name_need_not_end_in_h5() {
+    let dir = scratch("any-name");
+    mcpi_in(&dir, 3, &["-q", "-n", "1e5", "-o", "notes.txt"], &[]).ok();
+    assert_eq!(inside_of(&dir.join("notes.txt")), INSIDE_1E5);
+}
+
+#[test]
+fn temporary_file_left_by_a_crashed_run() {
+    let dir = scratch("stale-temp");
+    std::fs::write(dir.join(".r.h5.tmp"), "crashed").unwrap();
+    refused_in(
+        &dir,
+        &["-o", "r.h5"],
+        &[],
+        USAGE,
+        "another mcpi run is writing r.h5",
+    );
+}
+
+#[test]
+fn output_appears_while_mcpi_runs() {
+    let dir = scratch("appears");
+    // Slow enough (scalar kernel) to create the file while it computes.
+    let args = ["-q", "-n", "1e8", "-o", "r.h5"];
+    let env = [("MCPI_KERNEL", "scalar")];
+    let child = command(&dir, 3, &args, &env).spawn().expect(SPAWN);
+    let started = Instant::now();
+    while !dir.join(".r.h5.tmp").exists() {
+        assert!(started.elapsed() < common::TIMEOUT, "no temporary file");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::fs::write(dir.join("r.h5"), "someone else's").unwrap();
+    let run = wait(child, "mcpi while r.h5 appears");
+    check_refusal("output appears", &run, FAILURE, "appeared while mcpi ran");
+    assert!(run.stderr.contains(".r.h5.tmp"), "{}", run.stderr);
+    assert_eq!(std::fs::read(dir.join("r.h5")).unwrap(), b"someone else's");
+    assert_eq!(
+        inside_of(&dir.join(".r.h5.tmp")),
+        INSIDE_1E8,
+        "the results are kept"
+    );
+}
+
+#[test]
+fn hostile_slurm_job_id_stays_in_results() {
+    let dir = scratch("slurm-id");
+    let env = [("SLURM_JOB_ID", "../../escape")];
+    let run = mcpi_in(&dir, 3, &["--json", "-n", "1e5"], &env).json();
+    let out = run["output"].as_str().unwrap();
+    assert!(out.starts_with("results/mcpi-balanced-3r-") && out.ends_with("-j______escape.h5"));
+    let files = snapshot(&dir);
+    assert_eq!(files.len(), 2, "results/ and the file: {files:?}");
+    assert_eq!(inside_of(&dir.join(out)), INSIDE_1E5);
+}
+
+#[test]
+fn stdout_cannot_be_written() {
+    let dir = scratch("stdout-full");
+    let full = std::fs::File::options()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut cmd = command(&dir, 0, &["--json", "-n", "1e5", "-o", "r.h5"], &[]);
+    let run = wait(
+        cmd.stdout(full).spawn().expect(SPAWN),
+        "stdout on /dev/full",
+    );
+    check_refusal("stdout full", &run, FAILURE, "cannot write to stdout");
+    assert!(run.stderr.contains("the results are in r.h5"));
+    assert_eq!(inside_of(&dir.join("r.h5")), INSIDE_1E5);
+}
+
+// ---------------------------------------------------------------------------
+// How it is launched.
+
+#[test]
+fn without_mpirun_it_runs_serially() {
+    let dir = scratch("no-mpirun");
+    let alone = mcpi_in(&dir, 0, &["--json", "-n", "1e6", "-o", "a.h5"], &[]).json();
+    let three = mcpi_in(&dir, 3, &["--json", "-n", "1e6", "-o", "b.h5"], &[]).json();
+    assert_eq!(
+        (alone["ranks"].as_u64(), alone["engines"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(alone["inside"], three["inside"]);
+}
+
+#[test]
+fn more_ranks_than_chunks() {
+    let dir = scratch("idle-engines");
+    let alone = mcpi_in(
+        &dir,
+        0,
+        &["--json", "-n", "1000", "-k", "2", "-o", "a.h5"],
+        &[],
+    )
+    .json();
+    for mode in ["balanced", "direct"] {
+        let out = format!("{mode}.h5");
+        let args = [
+            "--json", "-n", "1000", "-k", "2", "--mode", mode, "-o", &out,
+        ];
+        let run = mcpi_in(&dir, 4, &args, &[]).json();
+        assert_eq!(run["inside"], alone["inside"], "{mode}");
+        let file = hdf5::File::open(dir.join(&out)).unwrap();
+        let engines = file.dataset("engines").unwrap();
+        assert_eq!(engines.shape(), [3], "{mode}");
+    }
+}
+
+#[test]
+fn help_and_version_print_once_and_succeed() {
+    let dir = scratch("help");
+    let help = mcpi_in(&dir, 3, &["--help"], &[]);
+    help.ok();
+    assert_eq!(
+        help.stdout.matches("Usage: mcpi").count(),
+        1,
+        "{}",
+        help.stdout
+    );
+    for needle in [
+        "--targets",
+        ":-1",
+        "mpirun -n 4 mcpi",
+        "serial baseline",
+        "MCPI_KERNEL",
+    ] {
+        assert!(help.stdout.contains(needle), "--help lacks {needle}");
+    }
+    let version = mcpi_in(&dir, 3, &["--version"], &[]);
+    assert_eq!(
+        version.ok().stdout.trim(),
+        format!("mcpi {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(snapshot(&dir).is_empty());
+}
