@@ -1,0 +1,408 @@
+//! Nothing lost: runs stopped by signals, killed ranks and crashes, and
+//! `mcpi --resume` finishing them with the very same inside count. Each test
+//! is a row of the README's "What happens when…" table.
+//!
+//! The runs use the scalar kernel (the fastest one in a debug build) on 1e8
+//! points in 100 chunks, about a second of work, and are stopped once their
+//! checkpoint shows a few chunks done.
+
+mod common;
+
+use common::{command, mcpi_in, scratch, wait, Run, SPAWN};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// Inside count of `-n 1e8` with the default seed and chunks.
+const INSIDE_1E8: u64 = 78_539_258;
+const RUN: [&str; 7] = ["-q", "-n", "1e8", "-o", "r.h5", "--checkpoint-every", "0"];
+const SCALAR: [(&str, &str); 1] = [("MCPI_KERNEL", "scalar")];
+
+fn attr(path: &Path, name: &str) -> u64 {
+    let file = hdf5::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    file.attr(name).unwrap().read_scalar::<u64>().unwrap()
+}
+
+/// Starts `mcpi RUN extra` on `ranks` ranks (0: without mpirun) in `dir`.
+fn start(dir: &Path, ranks: usize, extra: &[&str]) -> Child {
+    let args: Vec<&str> = RUN.iter().chain(extra).copied().collect();
+    command(dir, ranks, &args, &SCALAR).spawn().expect(SPAWN)
+}
+
+/// Waits until `dir/r.partial.h5` holds at least `chunks` chunks.
+fn checkpointed(dir: &Path, chunks: u64, child: &mut Child) {
+    let partial = dir.join("r.partial.h5");
+    let started = Instant::now();
+    loop {
+        if partial.exists() && attr(&partial, "chunks_done") >= chunks {
+            return;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its checkpoint had {chunks} chunks"
+        );
+        assert!(started.elapsed() < common::TIMEOUT, "no checkpoint");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// User CPU time of process `pid`, in clock ticks (usually 10 ms).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime is field 14.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(11).unwrap().parse().unwrap()
+}
+
+fn kill(pid: u32, signal: i32) {
+    // SAFETY: sending a signal to a process this test started.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
+}
+
+/// The engines' and the controller's process ids, from the checkpoint.
+fn pids(partial: &Path) -> (Vec<u32>, u32) {
+    #[derive(hdf5::H5Type, Clone, Copy)]
+    #[repr(C)]
+    struct Engine {
+        pid: u32,
+    }
+    #[derive(hdf5::H5Type, Clone, Copy)]
+    #[repr(C)]
+    struct Session {
+        controller_pid: u32,
+    }
+    let file = hdf5::File::open(partial).unwrap();
+    let engines = file.dataset("engines").unwrap().read_raw::<Engine>();
+    let sessions = file.dataset("sessions").unwrap().read_raw::<Session>();
+    let engines = engines.unwrap().iter().map(|e| e.pid).collect();
+    (engines, sessions.unwrap().last().unwrap().controller_pid)
+}
+
+/// The interrupted run's message, its exit status, and what it left: the
+/// checkpoint and nothing else. Returns the chunks saved.
+fn interrupted(dir: &Path, run: &Run, signal: &str, status: Option<i32>) -> u64 {
+    let saved = attr(&dir.join("r.partial.h5"), "chunks_done");
+    let line = format!(
+        "mcpi: interrupted by {signal}: {saved}/100 chunks saved in r.partial.h5; \
+         resume with mcpi --resume r.partial.h5"
+    );
+    assert!(run.stderr.contains(&line), "{line}\n{}", run.stderr);
+    assert_eq!(run.status, status, "{}", run.stderr);
+    assert!(!run.stderr.contains("Abort"), "{}", run.stderr);
+    assert!(saved < 100, "the run was interrupted after it had ended");
+    assert_eq!(listing(dir), ["r.partial.h5"]);
+    saved
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `mcpi --resume r.partial.h5` on `ranks` ranks completes the run: the
+/// same inside count as an uninterrupted run, two sessions, no checkpoint.
+fn resumed(dir: &Path, ranks: usize, extra: &[&str]) -> serde_json::Value {
+    let args: Vec<&str> = ["--resume", "r.partial.h5", "--json", "-q"]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect();
+    let summary = mcpi_in(dir, ranks, &args, &SCALAR).json();
+    assert_eq!(summary["inside"], INSIDE_1E8);
+    assert_eq!(summary["chunks_done"], 100);
+    assert_eq!(attr(&dir.join("r.h5"), "inside"), INSIDE_1E8);
+    assert_eq!(attr(&dir.join("r.h5"), "sessions"), summary["sessions"]);
+    assert_eq!(listing(dir), ["r.h5"]);
+    summary
+}
+
+#[test]
+fn sigterm_to_mpirun_then_resume_in_another_mode_gives_the_same_count() {
+    let dir = scratch("int-term");
+    let mut child = start(&dir, 3, &[]);
+    checkpointed(&dir, 3, &mut child);
+    kill(child.id(), libc::SIGTERM);
+    let run = wait(child, "interrupted run");
+    interrupted(&dir, &run, "SIGTERM", Some(143));
+    let summary = resumed(&dir, 2, &["--mode", "direct"]);
+    assert_eq!(summary["sessions"], 2);
+    assert_eq!(summary["mode"], "direct");
+}
+
+#[test]
+fn sigint_in_direct_mode_then_resume_without_mpirun() {
+    let dir = scratch("int-int");
+    let mut child = start(&dir, 3, &["--mode", "direct"]);
+    checkpointed(&dir, 3, &mut child);
+    kill(child.id(), libc::SIGINT);
+    let run = wait(child, "interrupted run");
+    interrupted(&dir, &run, "SIGINT", Some(130));
+    resumed(&dir, 0, &[]);
+}
+
+#[test]
+fn sigusr1_without_mpirun_then_resume_under_mpirun() {
+    let dir = scratch("int-usr1");
+    let mut child = start(&dir, 0, &[]);
+    checkpointed(&dir, 3, &mut child);
+    kill(child.id(), libc::SIGUSR1);
+    let run = wait(child, "interrupted run");
+    interrupted(&dir, &run, "SIGUSR1", Some(138));
+    resumed(&dir, 3, &[]);
+}
+
+#[test]
+fn a_signal_to_rank_0_alone_stops_every_rank() {
+    let dir = scratch("int-rank0");
+    let mut child = start(&dir, 3, &[]);
+    checkpointed(&dir, 3, &mut child);
+    let (_, controller) = pids(&dir.join("r.partial.h5"));
+    kill(controller, libc::SIGTERM);
+    let run = wait(child, "interrupted run");
+    interrupted(&dir, &run, "SIGTERM", Some(143));
+    resumed(&dir, 3, &[]);
+}
+
+#[test]
+fn a_signal_to_one_engine_alone_stops_every_rank() {
+    let dir = scratch("int-engine");
+    let mut child = start(&dir, 3, &["--mode", "direct"]);
+    checkpointed(&dir, 3, &mut child);
+    let (engines, _) = pids(&dir.join("r.partial.h5"));
+    kill(engines[1], libc::SIGTERM);
+    let run = wait(child, "interrupted run");
+    interrupted(&dir, &run, "SIGTERM", Some(143));
+    resumed(&dir, 3, &[]);
+}
+
+/// A rank killed outright: mpirun kills the others, the checkpoint keeps
+/// what was saved, and `--resume` takes over the crashed run's temporary file.
+fn killed(name: &str, victim: impl Fn(&Path) -> u32) {
+    let dir = scratch(name);
+    let mut child = start(&dir, 3, &[]);
+    checkpointed(&dir, 3, &mut child);
+    kill(victim(&dir.join("r.partial.h5")), libc::SIGKILL);
+    let run = wait(child, "killed run");
+    assert_ne!(run.status, Some(0));
+    let saved = attr(&dir.join("r.partial.h5"), "chunks_done");
+    assert!(saved >= 3, "{saved} chunks in the checkpoint");
+    assert_eq!(listing(&dir), [".r.h5.tmp", "r.partial.h5"]);
+    resumed(&dir, 3, &[]);
+}
+
+#[test]
+fn an_engine_killed_with_sigkill_keeps_the_last_checkpoint() {
+    killed("int-kill-engine", |partial| pids(partial).0[0]);
+}
+
+#[test]
+fn the_controller_killed_with_sigkill_keeps_the_last_checkpoint() {
+    killed("int-kill-controller", |partial| pids(partial).1);
+}
+
+#[test]
+fn engines_still_computing_after_the_grace_time_are_given_up() {
+    // Two chunks of 5e7 points: each engine computes one for longer than
+    // the grace time; only rank 0 gets the signal, once both compute.
+    let dir = scratch("int-grace");
+    let mut child = start(&dir, 3, &["-k", "2", "--grace", "0.05"]);
+    checkpointed(&dir, 0, &mut child);
+    let (engines, controller) = pids(&dir.join("r.partial.h5"));
+    while !engines.iter().all(|&pid| cpu_ticks(pid) >= 10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill(controller, libc::SIGTERM);
+    let run = wait(child, "run past its grace time");
+    assert_ne!(run.status, Some(0));
+    assert!(
+        run.stderr
+            .contains("engines 0,1 were still computing after the 0.05 s grace time"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(attr(&dir.join("r.partial.h5"), "chunks_done"), 0);
+    assert_eq!(listing(&dir), ["r.partial.h5"]);
+}
+
+#[test]
+fn a_signal_during_start_up_saves_an_empty_checkpoint_or_nothing() {
+    // Before mcpi's first instruction the signal kills it; from then on it is
+    // held until MPI is up and handled like any other.
+    let dir = scratch("int-startup");
+    let child = start(&dir, 0, &[]);
+    std::thread::sleep(Duration::from_millis(20));
+    kill(child.id(), libc::SIGTERM);
+    let run = wait(child, "run stopped at start-up");
+    if run.status.is_none() {
+        assert_eq!(listing(&dir), Vec::<String>::new(), "killed before main");
+    } else {
+        interrupted(&dir, &run, "SIGTERM", Some(143));
+        resumed(&dir, 0, &[]);
+    }
+}
+
+#[test]
+fn a_signal_during_the_final_write_leaves_complete_results() {
+    // 10⁶ chunks of one point: the final write of 10⁶ rows takes a while.
+    // The signal goes in as soon as the last chunk is reported.
+    use std::io::{BufRead, BufReader};
+    let dir = scratch("int-final");
+    let args = ["-n", "1e6", "-k", "1e6", "-o", "r.h5"];
+    let mut child = command(&dir, 0, &args, &[]).spawn().expect(SPAWN);
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("progress 1000000/1000000 ") {
+            break;
+        }
+    }
+    kill(child.id(), libc::SIGTERM);
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    let run = wait(child, "run stopped while writing");
+    assert_eq!(run.status, Some(143), "{seen}");
+    assert!(
+        seen.contains("SIGTERM arrived after the last chunk; the results are complete in r.h5"),
+        "{seen}"
+    );
+    assert_eq!(attr(&dir.join("r.h5"), "chunks_done"), 1_000_000);
+    assert_eq!(listing(&dir), ["r.h5"]);
+}
+
+/// An interrupted run's checkpoint in a fresh directory named `name`.
+fn checkpoint(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    let mut child = start(&dir, 0, &[]);
+    checkpointed(&dir, 3, &mut child);
+    kill(child.id(), libc::SIGTERM);
+    interrupted(&dir, &wait(child, "interrupted run"), "SIGTERM", Some(143));
+    dir
+}
+
+fn refused(dir: &Path, args: &[&str], reason: &str) {
+    let before: Vec<(String, Vec<u8>)> = listing(dir)
+        .into_iter()
+        .map(|n| (n.clone(), std::fs::read(dir.join(&n)).unwrap()))
+        .collect();
+    for ranks in [3, 0] {
+        let run = mcpi_in(dir, ranks, args, &[]);
+        assert_eq!(run.status, Some(2), "{args:?}: {}", run.stderr);
+        let errors: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {}", run.stderr);
+        assert!(
+            errors[0].starts_with("mcpi: error: ") && errors[0].contains(reason),
+            "{args:?}: {}",
+            run.stderr
+        );
+        let after: Vec<(String, Vec<u8>)> = listing(dir)
+            .into_iter()
+            .map(|n| (n.clone(), std::fs::read(dir.join(&n)).unwrap()))
+            .collect();
+        assert!(after == before, "{args:?}: files changed");
+    }
+}
+
+#[test]
+fn resume_refuses_options_that_contradict_the_file() {
+    let dir = checkpoint("int-mismatch");
+    for (option, value, stored) in [
+        ("--seed", "7", "20260101"),
+        ("--samples", "1e9", "100000000"),
+        ("--chunks", "10", "100"),
+    ] {
+        let args = ["--resume", "r.partial.h5", option, value];
+        let reason = format!(
+            "{option} {} does not match r.partial.h5, which has {stored}",
+            {
+                // As mcpi shows the value it parsed.
+                match value {
+                    "1e9" => "1000000000",
+                    v => v,
+                }
+            }
+        );
+        refused(&dir, &args, &reason);
+    }
+    refused(
+        &dir,
+        &["--resume", "r.partial.h5", "-o", "x.h5"],
+        "cannot be used with",
+    );
+}
+
+#[test]
+fn resume_refuses_truncated_foreign_and_older_files() {
+    let dir = checkpoint("int-bad-files");
+    let good = std::fs::read(dir.join("r.partial.h5")).unwrap();
+    std::fs::write(dir.join("cut.partial.h5"), &good[..good.len() / 2]).unwrap();
+    refused(
+        &dir,
+        &["--resume", "cut.partial.h5"],
+        "is not a readable HDF5 file",
+    );
+    hdf5::File::create(dir.join("foreign.h5"))
+        .unwrap()
+        .new_attr::<u64>()
+        .create("answer")
+        .unwrap()
+        .write_scalar(&42)
+        .unwrap();
+    refused(
+        &dir,
+        &["--resume", "foreign.h5"],
+        "foreign.h5 is not an mcpi results file: no attribute mcpi_version",
+    );
+    std::fs::write(dir.join("old.partial.h5"), &good).unwrap();
+    hdf5::File::open_rw(dir.join("old.partial.h5"))
+        .unwrap()
+        .delete_attr("schema_version")
+        .unwrap();
+    refused(
+        &dir,
+        &["--resume", "old.partial.h5"],
+        "has results schema 1, which has no checkpoints",
+    );
+    refused(
+        &dir,
+        &["--resume", "missing.partial.h5"],
+        "missing.partial.h5 is not a readable HDF5 file",
+    );
+}
+
+#[test]
+fn resuming_a_complete_file_does_nothing() {
+    let dir = scratch("int-complete");
+    mcpi_in(&dir, 0, &["-q", "-n", "1e5", "-o", "r.h5"], &[]).ok();
+    let before = std::fs::read(dir.join("r.h5")).unwrap();
+    for ranks in [3, 0] {
+        let run = mcpi_in(&dir, ranks, &["--resume", "r.h5"], &[])
+            .ok()
+            .stdout
+            .clone();
+        assert!(
+            run.contains("r.h5 is complete (100 of 100 chunks): nothing to resume"),
+            "{run}"
+        );
+    }
+    assert_eq!(std::fs::read(dir.join("r.h5")).unwrap(), before);
+    assert_eq!(listing(&dir), ["r.h5"]);
+}
+
+#[test]
+fn a_fresh_run_refuses_to_overwrite_an_interrupted_one() {
+    let dir = checkpoint("int-fresh");
+    refused(
+        &dir,
+        &["-q", "-n", "1e5", "-o", "r.h5"],
+        "r.partial.h5 holds an interrupted run of r.h5: finish it with `mcpi --resume r.partial.h5` or remove it",
+    );
+}
