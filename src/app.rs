@@ -442,6 +442,7 @@ impl Session {
             mode: job.mode.name().parse().expect("ASCII"),
             ranks: self.ranks,
             engines: self.engines_available,
+            engines_used: job.targets.len() as u32,
             elapsed_s,
             startup_s: self.startup_s,
             controller_cpu_s,
@@ -456,10 +457,19 @@ impl Session {
             0 => Estimate::default(),
             n => Estimate::new(inside, n),
         };
+        let elapsed_s: f64 = sessions.iter().map(|s| s.elapsed_s).sum();
+        let engine_seconds: f64 = sessions
+            .iter()
+            .map(|s| s.elapsed_s * f64::from(s.engines_used))
+            .sum();
         let timings = Timings {
-            elapsed_s: sessions.iter().map(|s| s.elapsed_s).sum(),
+            elapsed_s,
             serial_s: chunks.iter().map(|c| c.compute_s).sum(),
-            engines: job.targets.len(),
+            engines: if elapsed_s > 0.0 {
+                engine_seconds / elapsed_s
+            } else {
+                job.targets.len() as f64
+            },
         };
         let controller_cpu_s: f64 = sessions.iter().map(|s| s.controller_cpu_s).sum();
         let summary = Summary {

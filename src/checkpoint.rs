@@ -235,6 +235,7 @@ mod tests {
             mode: "balanced".parse().unwrap(),
             ranks: 3,
             engines: 2,
+            engines_used: 2,
             elapsed_s: 1.0,
             startup_s: 0.1,
             controller_cpu_s: 0.0,

@@ -115,6 +115,8 @@ pub struct SessionRow {
     pub mode: VarLenUnicode,
     pub ranks: u32,
     pub engines: u32,
+    /// Engines that computed (the session's `--targets`).
+    pub engines_used: u32,
     pub elapsed_s: f64,
     pub startup_s: f64,
     pub controller_cpu_s: f64,

@@ -138,6 +138,15 @@ pub fn summary(record: &RunRecord) -> String {
         "engines",
         format!("{} (targets {})", s.engines, id_list(&s.targets)),
     );
+    if s.sessions > 1 {
+        line(
+            "sessions",
+            format!(
+                "{} (resumed: elapsed, startup and controller times are summed)",
+                s.sessions
+            ),
+        );
+    }
     line(
         "elapsed",
         format!(

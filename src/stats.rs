@@ -40,8 +40,9 @@ pub struct Timings {
     pub elapsed_s: f64,
     /// Sum of the per-chunk compute times on the engines (`ar.serial_time`).
     pub serial_s: f64,
-    /// Number of engines that took part.
-    pub engines: usize,
+    /// Number of engines that took part (averaged over sessions, weighted by
+    /// their elapsed times, when a resumed run changed it).
+    pub engines: f64,
 }
 
 impl Timings {
@@ -52,7 +53,7 @@ impl Timings {
 
     /// `speedup / engines`.
     pub fn efficiency(&self) -> f64 {
-        ratio(self.speedup(), self.engines as f64)
+        ratio(self.speedup(), self.engines)
     }
 }
 
@@ -90,14 +91,14 @@ mod tests {
         let t = Timings {
             elapsed_s: 2.0,
             serial_s: 6.0,
-            engines: 4,
+            engines: 4.0,
         };
         assert_eq!(t.speedup(), 3.0);
         assert_eq!(t.efficiency(), 0.75);
         let zero = Timings {
             elapsed_s: 0.0,
             serial_s: 1.0,
-            engines: 1,
+            engines: 1.0,
         };
         assert_eq!(zero.speedup(), 0.0);
     }
