@@ -7,10 +7,10 @@
 use crate::checkpoint::{self, Cadence, Ledger, Requested};
 use crate::cli::{Cli, Job, Mode};
 use crate::clock::{process_cpu_time, UtcTime};
-use crate::cluster::{Cluster, Outcome};
+use crate::cluster::{Cluster, News, Outcome};
 use crate::kernel::Kernel;
 use crate::output::{Refusal, Target};
-use crate::record::{tally_engines, ChunkRow, EngineRow, RunRecord, SessionRow, Summary};
+use crate::record::{tally_engines, EngineRow, RunRecord, SessionRow, Summary};
 use crate::report::{self, Console, Progress};
 use crate::stats::{Estimate, Timings};
 use crate::{h5, output, rng, schedule, signals};
@@ -98,7 +98,7 @@ pub fn main() -> i32 {
         Some(mut s) => {
             s.begin(startup_s);
             let grace = s.c.cli.grace;
-            let outcome = cluster.run(&job, kernel, &todo, grace, &mut |row| s.add(row));
+            let outcome = cluster.run(&job, kernel, &todo, grace, &mut |news| s.hear(news));
             s.finish(&cluster, outcome.expect("rank 0 holds the outcome"))
         }
         None => {
@@ -152,6 +152,14 @@ fn decide(cluster: &Cluster) -> (Verdict, Option<Controller>) {
                 }
                 Err(e) => return refuse(e),
             };
+            if final_path.exists() && !cli.force {
+                return refuse(format!(
+                    "{} already exists: that run was completed; remove {} or pass --force \
+                     to replace the results with this run's",
+                    final_path.display(),
+                    path.display()
+                ));
+            }
             let claimed = match output::reserve(&final_path, cli.force) {
                 // A crashed session's claim: its controller is gone.
                 Err(Refusal::Taken(_)) if gone => output::take_over(&final_path, cli.force),
@@ -214,6 +222,9 @@ fn resumable(
     cli: &Cli,
     job: &mut Job,
 ) -> Result<Option<(std::path::PathBuf, Ledger, bool)>, String> {
+    if !path.exists() {
+        return Err(format!("{} does not exist", path.display()));
+    }
     let stored = h5::read(path)?;
     let requested = Requested {
         samples: cli.samples,
@@ -225,9 +236,11 @@ fn resumable(
     let final_path = checkpoint::final_path(path, &stored.output);
     let gone = checkpoint::last_session_is_gone(&stored.sessions, &Cluster::processor_name());
     let ledger = Ledger::resume(stored);
-    if ledger.is_complete() {
+    if ledger.is_complete() && final_path.is_none() {
         return Ok(None);
     }
+    // A complete checkpoint (a crash before its results were published)
+    // is published by a session with nothing to compute.
     let final_path = final_path.ok_or_else(|| {
         format!(
             "{} is not named like a checkpoint (<results name>.partial.h5); \
@@ -304,11 +317,10 @@ impl Session {
             progress,
             checkpoint_failed: false,
         };
-        if session == 0 {
-            // From here on, whatever happens, a resumable file exists.
-            let record = s.record(0.0, 0.0, None);
-            s.checkpoint(&record);
-        }
+        // From here on a resumable file exists, naming this session's
+        // controller (so that no other --resume takes this one's claim).
+        let record = s.record(0.0, 0.0, None);
+        s.checkpoint(&record);
         s
     }
 
@@ -317,21 +329,25 @@ impl Session {
         self.startup_s = startup_s;
         self.start = Instant::now();
         self.start_cpu = process_cpu_time();
+        self.progress.start_clock();
         if self.job.mode == Mode::Balanced {
             let line = report::ready_line(self.engines.len(), &self.job.targets);
             self.c.console.info(&line);
         }
     }
 
-    /// A chunk's result arrived.
-    fn add(&mut self, mut row: ChunkRow) {
-        row.session = self.c.ledger.session();
-        self.c.ledger.add(row);
-        self.progress.update(self.c.ledger.done());
-        let now = Instant::now();
-        if self.cadence.added(now) {
+    /// Records a chunk's result; saves a checkpoint when one is due.
+    fn hear(&mut self, news: News) {
+        if let News::Chunk(mut row) = news {
+            row.session = self.c.ledger.session();
+            self.c.ledger.add(row);
+            self.progress.update(self.c.ledger.done());
+            self.cadence.added();
+        }
+        if self.cadence.due(Instant::now()) {
+            let elapsed = self.start.elapsed().as_secs_f64();
             let cpu = process_cpu_time().saturating_sub(self.start_cpu);
-            let record = self.record(row.done_s, cpu.as_secs_f64(), None);
+            let record = self.record(elapsed, cpu.as_secs_f64(), None);
             self.checkpoint(&record);
             self.cadence.saved(Instant::now());
         }
@@ -340,8 +356,8 @@ impl Session {
     /// Saves `record` as the checkpoint; a failure is reported once and the
     /// run goes on (the final write may still succeed).
     fn checkpoint(&mut self, record: &RunRecord) {
-        let saved =
-            h5::write(record, &self.c.output.temp).and_then(|()| self.c.output.checkpoint());
+        let saved = h5::write(record, &self.c.output.partial_temp)
+            .and_then(|()| self.c.output.checkpoint());
         if let Err(e) = saved {
             if !std::mem::replace(&mut self.checkpoint_failed, true) {
                 report::warning(&format!("checkpoint not saved: {e}"));
@@ -367,7 +383,8 @@ impl Session {
                 .or_else(signals::caught)
                 .expect("stopped by a signal");
             let code = signals::exit_status(signal);
-            let saved = h5::write(&record, &c.output.temp).and_then(|()| c.output.checkpoint());
+            let saved =
+                h5::write(&record, &c.output.partial_temp).and_then(|()| c.output.checkpoint());
             c.output.abandon();
             match saved {
                 Ok(()) => report::notice(&format!(

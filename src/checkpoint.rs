@@ -186,27 +186,38 @@ pub fn final_path(partial: &Path, output: &str) -> Option<PathBuf> {
     (partial_path(&result) == partial).then_some(result)
 }
 
-/// When to write the next checkpoint: when a chunk comes in and `every` has
-/// passed since the last one.
+/// When to write the next checkpoint: once `every` has passed since the
+/// last one, if a chunk came in since.
 #[derive(Debug)]
 pub struct Cadence {
     every: Duration,
     last: Instant,
+    unsaved: bool,
 }
 
 impl Cadence {
     pub fn new(every: Duration, now: Instant) -> Cadence {
-        Cadence { every, last: now }
+        Cadence {
+            every,
+            last: now,
+            unsaved: false,
+        }
     }
 
-    /// A chunk was added at `now`; true if a checkpoint is due.
-    pub fn added(&self, now: Instant) -> bool {
-        now.duration_since(self.last) >= self.every
+    /// A chunk came in.
+    pub fn added(&mut self) {
+        self.unsaved = true;
+    }
+
+    /// Whether a checkpoint is due at `now`.
+    pub fn due(&self, now: Instant) -> bool {
+        self.unsaved && now.duration_since(self.last) >= self.every
     }
 
     /// A checkpoint was written at `now`.
     pub fn saved(&mut self, now: Instant) {
         self.last = now;
+        self.unsaved = false;
     }
 }
 
@@ -372,10 +383,16 @@ mod tests {
     #[test]
     fn checkpoints_come_at_the_cadence() {
         let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
         let mut cadence = Cadence::new(Duration::from_secs(10), t0);
-        assert!(!cadence.added(t0 + Duration::from_secs(9)));
-        assert!(cadence.added(t0 + Duration::from_secs(10)));
-        cadence.saved(t0 + Duration::from_secs(10));
-        assert!(!cadence.added(t0 + Duration::from_secs(11)));
+        assert!(!cadence.due(at(20)), "nothing new to save");
+        cadence.added();
+        assert!(!cadence.due(at(9)));
+        assert!(cadence.due(at(10)));
+        cadence.saved(at(10));
+        assert!(!cadence.due(at(30)));
+        cadence.added();
+        assert!(!cadence.due(at(19)));
+        assert!(cadence.due(at(20)));
     }
 }

@@ -31,8 +31,9 @@ Interruptions:
   SIGINT, SIGTERM or SIGUSR1 (Ctrl-C, kill, Slurm's --signal) stop the run
   cleanly: the chunks being computed are collected (up to --grace), every
   completed chunk is saved to <output>.partial.h5, and every rank exits with
-  128 + the signal number. Completed chunks are also saved every
-  --checkpoint-every seconds, so a crash loses at most that much work.
+  128 + the signal number. Completed chunks are also saved within
+  --checkpoint-every seconds, so a crash loses the chunks being computed and
+  at most that much more.
   mcpi --resume <output>.partial.h5 finishes the run; its inside count is
   identical to an uninterrupted run's.
 
@@ -103,7 +104,7 @@ pub struct Cli {
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
-    /// Live progress of balanced mode on stderr: 'auto' draws a bar on a
+    /// Live progress on stderr: 'auto' draws a bar on a
     /// terminal and plain lines otherwise; 'always' draws the bar even when
     /// stderr is a pipe (as under mpirun); 'never' shows nothing.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
@@ -122,8 +123,8 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", conflicts_with = "output")]
     pub resume: Option<PathBuf>,
 
-    /// Save the completed chunks to `<output>.partial.h5` at least this often
-    /// while the run goes (and when a signal stops it); 0 saves after every
+    /// Save the completed chunks to `<output>.partial.h5` at most SECS after
+    /// they come in (and when a signal stops the run); 0 saves after every
     /// chunk.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
     pub checkpoint_every: Duration,

@@ -188,8 +188,9 @@ impl Cluster {
     }
 
     /// Runs one session: computes the chunks `todo` (ascending) in `job.mode`
-    /// and calls `on_row` on rank 0 for each result as it arrives. Returns on
-    /// rank 0 only.
+    /// and calls `on_news` on rank 0 with each result as it arrives, and with
+    /// [`News::Waiting`] whenever rank 0 waits (at least every millisecond
+    /// or so; never while a lone rank computes). Returns on rank 0 only.
     ///
     /// Every rank watches for [`signals`]: the first one caught anywhere stops
     /// the dispatching, the chunks being computed are still collected (for up
@@ -205,12 +206,12 @@ impl Cluster {
         kernel: Kernel,
         todo: &[u64],
         grace: Duration,
-        on_row: &mut dyn FnMut(ChunkRow),
+        on_news: &mut dyn FnMut(News),
     ) -> Option<Outcome> {
         if self.size() == 1 {
-            Some(run_alone(job, kernel, todo, on_row))
+            Some(run_alone(job, kernel, todo, on_news))
         } else if self.is_root() {
-            Some(self.control(job, todo, grace, on_row))
+            Some(self.control(job, todo, grace, on_news))
         } else {
             self.serve(job, kernel, todo);
             None
@@ -224,7 +225,7 @@ impl Cluster {
         job: &Job,
         todo: &[u64],
         grace: Duration,
-        on_row: &mut dyn FnMut(ChunkRow),
+        on_news: &mut dyn FnMut(News),
     ) -> Outcome {
         let start = Instant::now();
         let cpu = process_cpu_time();
@@ -283,12 +284,13 @@ impl Cluster {
                 }
             }
             let probe = || any.immediate_matched_probe();
-            let (message, status) =
-                match poll_events(&mut backoff, deadline, signal.is_none(), probe) {
-                    Event::Found(found) => found,
-                    Event::Signal => continue,
-                    Event::Timeout => break,
-                };
+            let idle = &mut || on_news(News::Waiting);
+            let watch = signal.is_none();
+            let (message, status) = match poll_events(&mut backoff, deadline, watch, probe, idle) {
+                Event::Found(found) => found,
+                Event::Signal => continue,
+                Event::Timeout => break,
+            };
             let engine = status.source_rank() as usize - 1;
             match status.tag() {
                 TAG_RESULT => {
@@ -311,7 +313,8 @@ impl Cluster {
                     sent_back[engine].0 += 1;
                     sent_back[engine].1 += result.inside;
                     let chunk = result.chunk_id as usize;
-                    on_row(row(job, &result, engine as u32, dispatch_s[chunk], done_s));
+                    let row = row(job, &result, engine as u32, dispatch_s[chunk], done_s);
+                    on_news(News::Chunk(row));
                     if received == todo.len() {
                         end = Some(start.elapsed());
                     }
@@ -403,7 +406,7 @@ impl Cluster {
             } else {
                 let probe = || root.immediate_matched_probe();
                 if let Event::Found((message, status)) =
-                    poll_events(&mut backoff, None, !halted, probe)
+                    poll_events(&mut backoff, None, !halted, probe, &mut || {})
                 {
                     inbox.take(message, status.tag());
                 }
@@ -417,6 +420,15 @@ impl Cluster {
     pub fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
     }
+}
+
+/// What rank 0 hears during a session.
+#[derive(Clone, Copy, Debug)]
+pub enum News {
+    /// A chunk's result.
+    Chunk(ChunkRow),
+    /// Nothing yet: rank 0 is about to pause before polling again.
+    Waiting,
 }
 
 /// How the controller told an engine to end.
@@ -452,7 +464,7 @@ impl Inbox {
 
 /// One rank alone: it computes every chunk in order, checking for signals
 /// between chunks.
-fn run_alone(job: &Job, kernel: Kernel, todo: &[u64], on_row: &mut dyn FnMut(ChunkRow)) -> Outcome {
+fn run_alone(job: &Job, kernel: Kernel, todo: &[u64], on_news: &mut dyn FnMut(News)) -> Outcome {
     let start = Instant::now();
     let cpu = process_cpu_time();
     let mut signal = None;
@@ -463,7 +475,13 @@ fn run_alone(job: &Job, kernel: Kernel, todo: &[u64], on_row: &mut dyn FnMut(Chu
         }
         let dispatch_s = start.elapsed().as_secs_f64();
         let r = compute(job, kernel, chunk);
-        on_row(row(job, &r, 0, dispatch_s, start.elapsed().as_secs_f64()));
+        on_news(News::Chunk(row(
+            job,
+            &r,
+            0,
+            dispatch_s,
+            start.elapsed().as_secs_f64(),
+        )));
     }
     Outcome {
         elapsed: start.elapsed(),
@@ -541,14 +559,16 @@ enum Event<T> {
     Timeout,
 }
 
-/// Polls `probe`, pausing as `backoff` says, until it yields (then resets
-/// `backoff`: more messages tend to follow), `deadline` passes, or, if
-/// `watch_signals`, a stopping signal is caught.
+/// Polls `probe`, pausing as `backoff` says (and calling `idle` before each
+/// pause), until it yields (then resets `backoff`: more messages tend to
+/// follow), `deadline` passes, or, if `watch_signals`, a stopping signal is
+/// caught.
 fn poll_events<T>(
     backoff: &mut Backoff,
     deadline: Option<Instant>,
     watch_signals: bool,
     mut probe: impl FnMut() -> Option<T>,
+    idle: &mut dyn FnMut(),
 ) -> Event<T> {
     loop {
         if let Some(found) = probe() {
@@ -561,6 +581,7 @@ fn poll_events<T>(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Event::Timeout;
         }
+        idle();
         schedule::wait(backoff.pause());
     }
 }

@@ -25,6 +25,9 @@ pub struct Target {
     pub temp: PathBuf,
     /// `<name>.partial.h5`: see [`crate::checkpoint`].
     pub partial: PathBuf,
+    /// Where each checkpoint is written before it replaces `partial`
+    /// (`.<name>.partial.h5.tmp`); `temp` stays claimed meanwhile.
+    pub partial_temp: PathBuf,
     force: bool,
 }
 
@@ -126,12 +129,17 @@ pub fn reserve(path: &Path, force: bool) -> Result<Target, Refusal> {
         ));
     }
     match fs::File::create_new(&temp) {
-        Ok(_) => Ok(Target {
-            path: path.to_path_buf(),
-            temp,
-            partial: partial_path(path),
-            force,
-        }),
+        Ok(_) => {
+            let partial = partial_path(path);
+            let partial_name = partial.file_name().expect("a file name");
+            Ok(Target {
+                path: path.to_path_buf(),
+                temp,
+                partial_temp: temp_path(&partial, partial_name),
+                partial,
+                force,
+            })
+        }
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(Refusal::Taken(format!(
             "{} exists: another mcpi run is writing {shown} (or one crashed: remove the file)",
             temp.display()
@@ -153,7 +161,9 @@ pub fn take_over(path: &Path, force: bool) -> Result<Target, Refusal> {
     if let Some(name) = last_component(path) {
         let _ = fs::remove_file(temp_path(path, name));
     }
-    reserve(path, force)
+    let target = reserve(path, force)?;
+    let _ = fs::remove_file(&target.partial_temp);
+    Ok(target)
 }
 
 /// The hidden temporary file beside `path`, whose last component is `name`.
@@ -165,13 +175,11 @@ fn temp_path(path: &Path, name: &std::ffi::OsStr) -> PathBuf {
 }
 
 impl Target {
-    /// Makes the written temporary file the checkpoint, atomically replacing
-    /// the previous one, flushes the directory entry, and claims the
-    /// temporary name again for the next write.
+    /// Makes the written `partial_temp` the checkpoint, atomically replacing
+    /// the previous one, and flushes the directory entry.
     pub fn checkpoint(&self) -> Result<(), String> {
-        fs::rename(&self.temp, &self.partial)
+        fs::rename(&self.partial_temp, &self.partial)
             .and_then(|()| sync_dir(&self.partial))
-            .and_then(|()| fs::File::create_new(&self.temp).map(drop))
             .map_err(|e| format!("cannot write {}: {e}", self.partial.display()))
     }
 
@@ -203,9 +211,10 @@ impl Target {
         })
     }
 
-    /// Gives the claim up: removes the temporary file.
+    /// Gives the claim up: removes the temporary files.
     pub fn abandon(&self) {
         let _ = fs::remove_file(&self.temp);
+        let _ = fs::remove_file(&self.partial_temp);
     }
 }
 
@@ -357,15 +366,12 @@ mod tests {
         let path = dir.join("r.h5");
         let target = reserve(&path, false).unwrap();
         assert_eq!(target.partial, dir.join("r.partial.h5"));
+        assert_eq!(target.partial_temp, dir.join(".r.partial.h5.tmp"));
         for content in ["first", "second"] {
-            fs::write(&target.temp, content).unwrap();
+            fs::write(&target.partial_temp, content).unwrap();
             target.checkpoint().unwrap();
             assert_eq!(fs::read_to_string(&target.partial).unwrap(), content);
-            assert_eq!(
-                fs::read_to_string(&target.temp).unwrap(),
-                "",
-                "claimed again"
-            );
+            assert!(target.temp.exists(), "still claimed");
         }
         // A default name is never one whose checkpoint exists.
         let t = UtcTime::from_unix(0);
@@ -376,5 +382,6 @@ mod tests {
         target.publish().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "final");
         assert!(!target.partial.exists() && !target.temp.exists());
+        assert!(!target.partial_temp.exists());
     }
 }

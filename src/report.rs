@@ -131,6 +131,7 @@ pub fn summary(record: &RunRecord) -> String {
     };
     let roles = match s.ranks {
         1 => "1 rank: rank 0 computes every chunk".to_string(),
+        2 => "2 ranks: controller + 1 engine".to_string(),
         n => format!("{n} ranks: controller + {} engines", n - 1),
     };
     line("mode", format!("{} ({roles}), {}", s.mode, s.mpi_library));
@@ -275,6 +276,11 @@ impl Progress {
             start: Instant::now(),
             last_tenth: tenths(done, total),
         }
+    }
+
+    /// Measures the time shown from now on.
+    pub fn start_clock(&mut self) {
+        self.start = Instant::now();
     }
 
     /// `done` of the chunks are complete.

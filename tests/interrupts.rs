@@ -190,7 +190,11 @@ fn killed(name: &str, victim: impl Fn(&Path) -> u32) {
     assert_ne!(run.status, Some(0));
     let saved = attr(&dir.join("r.partial.h5"), "chunks_done");
     assert!(saved >= 3, "{saved} chunks in the checkpoint");
-    assert_eq!(listing(&dir), [".r.h5.tmp", "r.partial.h5"]);
+    // The claim, the checkpoint, and the next checkpoint if it was being
+    // written: the resume takes the crashed run's files over.
+    let mut left = listing(&dir);
+    left.retain(|name| name != ".r.partial.h5.tmp");
+    assert_eq!(left, [".r.h5.tmp", "r.partial.h5"]);
     resumed(&dir, 3, &[]);
 }
 
@@ -371,11 +375,6 @@ fn resume_refuses_truncated_foreign_and_older_files() {
         &["--resume", "old.partial.h5"],
         "has results schema 1, which has no checkpoints",
     );
-    refused(
-        &dir,
-        &["--resume", "missing.partial.h5"],
-        "missing.partial.h5 is not a readable HDF5 file",
-    );
 }
 
 #[test]
@@ -405,4 +404,60 @@ fn a_fresh_run_refuses_to_overwrite_an_interrupted_one() {
         &["-q", "-n", "1e5", "-o", "r.h5"],
         "r.partial.h5 holds an interrupted run of r.h5: finish it with `mcpi --resume r.partial.h5` or remove it",
     );
+}
+
+#[test]
+fn a_complete_checkpoint_is_published_by_resume() {
+    // A crash after the last chunk's checkpoint, before the results were
+    // published: the checkpoint holds every chunk.
+    let dir = scratch("int-complete-partial");
+    mcpi_in(&dir, 0, &["-q", "-n", "1e5", "-o", "r.h5"], &[]).ok();
+    std::fs::rename(dir.join("r.h5"), dir.join("r.partial.h5")).unwrap();
+    let summary = mcpi_in(&dir, 3, &["--resume", "r.partial.h5", "--json", "-q"], &[]).json();
+    assert_eq!(
+        (summary["inside"].as_u64(), summary["sessions"].as_u64()),
+        (Some(78_416), Some(2))
+    );
+    assert_eq!(listing(&dir), ["r.h5"]);
+}
+
+#[test]
+fn resume_refuses_a_missing_file_and_a_completed_run() {
+    let dir = checkpoint("int-resume-refusals");
+    refused(
+        &dir,
+        &["--resume", "gone.partial.h5"],
+        "gone.partial.h5 does not exist",
+    );
+    std::fs::write(dir.join("r.h5"), "the completed run").unwrap();
+    refused(
+        &dir,
+        &["--resume", "r.partial.h5"],
+        "r.h5 already exists: that run was completed; remove r.partial.h5 or pass --force",
+    );
+}
+
+#[test]
+fn a_second_resume_of_a_running_resume_is_refused() {
+    let dir = checkpoint("int-double");
+    let args = ["-q", "--resume", "r.partial.h5", "--checkpoint-every", "0"];
+    let mut first = command(&dir, 3, &args, &SCALAR).spawn().expect(SPAWN);
+    // Its first checkpoint names its controller.
+    let partial = dir.join("r.partial.h5");
+    while attr(&partial, "sessions") < 2 {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the resume ended early"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = mcpi_in(&dir, 0, &["--resume", "r.partial.h5"], &SCALAR);
+    assert_eq!(second.status, Some(2), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("another mcpi run is writing r.h5"),
+        "{}",
+        second.stderr
+    );
+    wait(first, "the first resume").ok();
+    assert_eq!(attr(&dir.join("r.h5"), "inside"), INSIDE_1E8);
 }
