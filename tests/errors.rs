@@ -142,3 +142,26 @@ fn help_and_version_print_once_and_succeed() {
     );
     assert!(listing(&dir).is_empty());
 }
+
+#[test]
+fn an_srun_step_whose_ranks_each_run_alone_is_refused() {
+    // What `srun -n 4` looks like to each task when the MPI library does not
+    // speak srun's --mpi plugin: Slurm says 4 tasks, MPI says 1 rank.
+    let dir = scratch("singletons");
+    let step = [("SLURM_JOB_ID", "5"), ("SLURM_STEP_NUM_TASKS", "4")];
+    for ranks in [0, 1] {
+        let run = mcpi_in(&dir, ranks, &["-n", "1e5"], &step);
+        assert_eq!(run.status, Some(2), "{ranks} ranks: {}", run.stderr);
+        assert_eq!(run.error_lines().len(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("mcpi: error: srun started 4 tasks but MPI sees 1 rank"),
+            "{}",
+            run.stderr
+        );
+        assert!(listing(&dir).is_empty(), "nothing is written");
+    }
+    // With a working plugin the ranks see each other, and the run goes ahead.
+    let run = mcpi_in(&dir, 2, &["-n", "1e5", "-q", "-o", "r.h5"], &step);
+    assert_eq!(run.status, Some(0), "{}", run.stderr);
+}
