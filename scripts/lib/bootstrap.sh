@@ -110,7 +110,8 @@ mpi_select() {
 mpirun_cmd() {
     local np=$1 mpirun=${MCPI_MPIRUN:-mpirun}
     MPIRUN=("$mpirun")
-    if "$mpirun" --version 2>/dev/null | grep -q 'Open MPI'; then
+    # `mpirun (Open MPI) 4.1.4`, or `mpirun.openmpi (OpenRTE) 4.1.4`
+    if "$mpirun" --version 2>/dev/null | grep -qE 'Open MPI|OpenRTE'; then
         MPIRUN+=(--oversubscribe)
         if [ "$(id -u)" -eq 0 ]; then
             export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

@@ -66,7 +66,11 @@ pub fn is_open_mpi() -> bool {
         Command::new(mpirun())
             .arg("--version")
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains("Open MPI"))
+            .map(|o| {
+                let version = String::from_utf8_lossy(&o.stdout);
+                // `mpirun (Open MPI) 4.1.4`, or `mpirun.openmpi (OpenRTE) 4.1.4`
+                version.contains("Open MPI") || version.contains("OpenRTE")
+            })
             .unwrap_or(false)
     })
 }
