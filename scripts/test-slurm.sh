@@ -48,14 +48,16 @@ if ! command -v h5dump >/dev/null 2>&1; then
     { apt-get update -q && apt-get install -y -q --no-install-recommends hdf5-tools; } >&2
 fi
 
-# A clean Slurm environment (this may run inside someone's allocation).
+# A clean Slurm environment (this may run inside someone's allocation), keeping only where
+# the caller wants the cluster (scripts/test.sh tears it down from there if this is killed).
+local_dir=${SLURM_LOCAL_DIR:-}
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^SLURM_' || true)
 unset MCPI_BIN MCPI_ARGS MCPI_LAUNCHER MCPI_SRUN_MPI MCPI_MPIRUN NP SAMPLES REPEATS MODES OUT
 
 # --- temporary world and teardown ----------------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mcpi-slurm-test.XXXXXX")
 chmod 0711 "$tmp"                     # munged needs o+x on every directory above its socket
-export SLURM_LOCAL_DIR=${SLURM_LOCAL_DIR:-$tmp/cluster}
+export SLURM_LOCAL_DIR=${local_dir:-$tmp/cluster}
 sub=$tmp/submit                       # stands in for the repository root
 mkdir -p "$sub/slurm" "$sub/results"
 cp "$repo/slurm/pi.sbatch" "$repo/slurm/scaling.sbatch" "$sub/slurm/"
