@@ -10,6 +10,7 @@ use crate::kernel::Kernel;
 use crate::output::{Refusal, Target};
 use crate::record::{tally_engines, EngineRow, RunRecord, Summary};
 use crate::report::{self, Console, Progress};
+use crate::slurm::SlurmJob;
 use crate::stats::{Estimate, Timings};
 use crate::{h5, output, rng, schedule};
 use clap::Parser;
@@ -119,6 +120,10 @@ fn decide(cluster: &Cluster) -> (Verdict, Option<Controller>) {
             return (Verdict::Exit(0), None);
         }
     };
+    let slurm = SlurmJob::from_env();
+    if let Some(Err(e)) = slurm.as_ref().map(|job| job.check_launch(cluster.size())) {
+        return refuse(e);
+    }
     let kernel_override = std::env::var("MCPI_KERNEL").ok().filter(|k| !k.is_empty());
     if let Err(e) = Kernel::select(kernel_override.as_deref()) {
         return refuse(e);
@@ -134,7 +139,7 @@ fn decide(cluster: &Cluster) -> (Verdict, Option<Controller>) {
             job.mode.name(),
             cluster.size() as u32,
             UtcTime::now(),
-            std::env::var("SLURM_JOB_ID").ok().as_deref(),
+            slurm.map(|job| job.tag()).as_deref(),
         ),
     };
     let output = match claimed {
@@ -270,7 +275,7 @@ fn assemble(
         created_utc: UtcTime::now().iso8601(),
         command: report::command_line(std::env::args_os()),
         mpi_library: Cluster::library_version(),
-        slurm_job_id: std::env::var("SLURM_JOB_ID").ok(),
+        slurm: SlurmJob::from_env(),
     };
     RunRecord {
         summary,

@@ -12,5 +12,6 @@ pub mod record;
 pub mod report;
 pub mod rng;
 pub mod schedule;
+pub mod slurm;
 pub mod stats;
 pub mod targets;

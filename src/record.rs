@@ -4,6 +4,7 @@
 //! attributes; [`EngineRow`] and [`ChunkRow`] are the compound rows of the
 //! `/engines` and `/chunks` datasets. All times are in seconds.
 
+use crate::slurm::SlurmJob;
 use hdf5::types::VarLenUnicode;
 use hdf5::H5Type;
 use serde::Serialize;
@@ -45,8 +46,10 @@ pub struct Summary {
     pub created_utc: String,
     pub command: String,
     pub mpi_library: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub slurm_job_id: Option<String>,
+    /// The Slurm job, as the `slurm_*` attributes; none outside Slurm, and
+    /// each one only when Slurm set it.
+    #[serde(flatten)]
+    pub slurm: Option<SlurmJob>,
 }
 
 /// One engine's share of the work (`/engines`).
