@@ -1,216 +1,336 @@
 #!/usr/bin/env bash
-# End-to-end test of slurm/pi.sbatch on a real, throwaway single-node Slurm cluster.
+# End-to-end tests of slurm/pi.sbatch and slurm/scaling.sbatch on a live, throw-away
+# single-node Slurm cluster (scripts/slurm-local.sh), with real `sbatch --wait` jobs.
 #
-#   scripts/test-slurm.sh [PATH/TO/mcpi]
+#   scripts/test-slurm.sh mpich=target/release/mcpi openmpi=target/openmpi/release/mcpi
+#   scripts/test-slurm.sh                        # mpich= mcpi on PATH, else target/release/mcpi
 #
-# mcpi is the given binary, else `mcpi` on PATH, else target/release/mcpi. Needs root (the
-# cluster daemons run as root); installs slurm-wlm, munge and hdf5-tools with apt-get when
-# they are missing. Everything happens in a temporary directory: the cluster (see
-# scripts/slurm-cluster.sh) and a submission directory holding slurm/pi.sbatch and results/,
-# so the repository's own results/ is never written to. The cluster is stopped on any exit.
+# Each IMPL=PATH names an mcpi binary and the MPI it is built with (mpich or openmpi); its
+# plain `mpirun.IMPL` run gives the inside count every job must reproduce. Needs root (the
+# daemons run as root); installs slurm-wlm, munge and hdf5-tools with apt-get when missing.
 #
-# Every wait is bounded: MCPI_TEST_JOB_TIMEOUT seconds per `sbatch --wait` (default 180).
-# MCPI_TEST_KEEP=1 keeps the temporary directory for inspection.
-set -uo pipefail
+# Everything happens in a temporary directory: the cluster ($SLURM_LOCAL_DIR, default inside
+# it) and a submission directory with slurm/, scripts/scaling.sh and results/, so the
+# repository's results/ is never written to. The scaling sweep's folder is then plotted with
+# the repository's scripts/plot (its .venv-plot is created on first use, as scripts/plot does). The cluster is torn down on every exit: success, failure, SIGINT, SIGTERM
+# (as sent by `timeout`). Each `sbatch --wait` is bounded by MCPI_TEST_JOB_TIMEOUT seconds
+# (default 120). MCPI_TEST_KEEP=1 keeps the temporary directory.
+set -euo pipefail
 
 export PATH="/usr/sbin:/sbin:$PATH"
 export LC_ALL=C
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/.." && pwd -P)
-cluster_sh=$here/slurm-cluster.sh
-job_timeout=${MCPI_TEST_JOB_TIMEOUT:-180}
+job_timeout=${MCPI_TEST_JOB_TIMEOUT:-120}
+seed=4242
+samples=1e7
 
-pass=0
-fail=0
-ok()  { echo "PASS: $*"; pass=$(( pass + 1 )); }
-bad() { echo "FAIL: $*"; fail=$(( fail + 1 )); }
-check() {   # check "description" command...
-    local desc=$1; shift
-    if "$@"; then ok "$desc"; else bad "$desc"; fi
-}
-finish() {
-    echo "$pass passed, $fail failed"
-    (( fail == 0 ))
-    exit $?
-}
-abort() {   # a failure that makes the remaining checks meaningless
-    bad "$*"
-    finish
-}
+[[ $(id -u) -eq 0 ]] || { echo "error: run as root (the throw-away Slurm cluster runs as root)" >&2; exit 2; }
 
-# --- prerequisites -------------------------------------------------------------------------------
-[[ $(id -u) -eq 0 ]] || { echo "error: run as root (the throwaway Slurm cluster runs as root)" >&2; exit 2; }
-
-if [[ $# -ge 1 ]]; then
-    mcpi=$1
-elif command -v mcpi >/dev/null 2>&1; then
-    mcpi=$(command -v mcpi)
-else
-    mcpi=$repo/target/release/mcpi
+# --- binaries ------------------------------------------------------------------------------------
+declare -A bin=()
+if [[ $# -eq 0 ]]; then
+    if command -v mcpi >/dev/null 2>&1; then set -- "mpich=$(command -v mcpi)"; else set -- "mpich=$repo/target/release/mcpi"; fi
 fi
-[[ -x $mcpi && ! -d $mcpi ]] || { echo "error: mcpi binary not found or not executable: $mcpi" >&2; exit 2; }
-mcpi=$(cd "$(dirname "$mcpi")" && pwd -P)/$(basename "$mcpi")
+for spec in "$@"; do
+    impl=${spec%%=*} path=${spec#*=}
+    [[ $impl == mpich || $impl == openmpi ]] || { echo "error: '$spec': expected mpich=PATH or openmpi=PATH" >&2; exit 2; }
+    [[ -f $path && -x $path ]] || { echo "error: $impl: no executable mcpi at $path" >&2; exit 2; }
+    command -v "mpirun.$impl" >/dev/null 2>&1 || { echo "error: $impl: mpirun.$impl is not installed" >&2; exit 2; }
+    bin[$impl]=$(cd "$(dirname "$path")" && pwd -P)/$(basename "$path")
+done
+impls=()
+for impl in mpich openmpi; do [[ -n ${bin[$impl]:-} ]] && impls+=("$impl"); done
 
 if ! command -v h5dump >/dev/null 2>&1; then
     echo "installing hdf5-tools (h5dump) with apt-get" >&2
     export DEBIAN_FRONTEND=noninteractive
-    { apt-get update -q && apt-get install -y -q --no-install-recommends hdf5-tools; } >&2 \
-        || { echo "error: could not install hdf5-tools" >&2; exit 2; }
+    { apt-get update -q && apt-get install -y -q --no-install-recommends hdf5-tools; } >&2
 fi
 
-# Start from a clean Slurm environment (we may be running inside someone's allocation).
+# A clean Slurm environment (this may run inside someone's allocation), keeping only where
+# the caller wants the cluster (scripts/test.sh tears it down from there if this is killed).
+local_dir=${SLURM_LOCAL_DIR:-}
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^SLURM_' || true)
-unset MCPI_BIN MCPI_LAUNCHER MCPI_SRUN_MPI
+unset MCPI_BIN MCPI_ARGS MCPI_LAUNCHER MCPI_SRUN_MPI MCPI_MPIRUN
+unset NP SAMPLES PER_ENGINE CHUNKS REPEATS MODES KINDS SEED OUT
 
-# --- temporary world -----------------------------------------------------------------------------
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mcpi-slurm-test.XXXXXX") || exit 2
-chmod 0711 "$tmp"            # munged needs o+x on every directory above its socket
-cdir=$tmp/cluster
-sub=$tmp/submit              # stands in for the repository root at submission time
-mkdir -p "$sub/slurm" "$sub/results" "$tmp/bin"
-cp "$repo/slurm/pi.sbatch" "$sub/slurm/pi.sbatch"
-ln -s "$mcpi" "$tmp/bin/mcpi"    # found by pi.sbatch through PATH, as after `cargo install`
-export PATH="$tmp/bin:$PATH"
-
+# --- temporary world and teardown ----------------------------------------------------------------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mcpi-slurm-test.XXXXXX")
+chmod 0711 "$tmp"                     # munged needs o+x on every directory above its socket
+export SLURM_LOCAL_DIR=${local_dir:-$tmp/cluster}
+sub=$tmp/submit                       # stands in for the repository root
+mkdir -p "$sub/slurm" "$sub/scripts/lib" "$sub/results"
+cp "$repo/slurm/pi.sbatch" "$repo/slurm/scaling.sbatch" "$sub/slurm/"
+cp "$repo/scripts/scaling.sh" "$sub/scripts/"               # what scaling.sbatch runs
+cp "$repo/scripts/lib/bootstrap.sh" "$sub/scripts/lib/"
 repo_results_before=$(ls -A "$repo/results" 2>/dev/null || true)
 
 waiter=""
-# shellcheck disable=SC2317  # invoked through trap
+# shellcheck disable=SC2317  # run by the traps
 cleanup() {
     local rc=$?
-    if [[ -n ${waiter:-} ]]; then kill -TERM "$waiter" 2>/dev/null; wait "$waiter" 2>/dev/null; fi
-    if [[ -f $cdir/pids ]]; then "$cluster_sh" stop "$cdir" >/dev/null 2>&1 || true; fi
-    if [[ ${MCPI_TEST_KEEP:-0} == 1 ]]; then
-        echo "kept $tmp" >&2
-    else
-        rm -rf "$tmp"
+    trap - EXIT INT TERM
+    if [[ -n $waiter ]]; then kill -TERM "$waiter" 2>/dev/null || true; wait "$waiter" 2>/dev/null || true; fi
+    if [[ $rc -ne 0 && -d $SLURM_LOCAL_DIR/log ]]; then
+        for f in "$SLURM_LOCAL_DIR"/log/slurmctld.log "$SLURM_LOCAL_DIR"/log/slurmd.log; do
+            [[ -f $f ]] && { echo "----- last lines of ${f##*/} -----"; tail -n 15 "$f"; }
+        done
     fi
+    "$here/slurm-local.sh" down || rc=1
+    if [[ ${MCPI_TEST_KEEP:-0} == 1 ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT
-trap 'echo "terminated" >&2; exit 143' TERM
+trap 'echo "test-slurm: interrupted" >&2; exit 130' INT
+trap 'echo "test-slurm: terminated" >&2; exit 143' TERM
 
-show_file() {   # on failure, show what the job printed
-    [[ -f $1 ]] || return 0
-    echo "----- $1 -----"
-    sed 's/^/    /' "$1"
+# --- checks --------------------------------------------------------------------------------------
+pass=0 fail=0
+ok()  { echo "  PASS: $*"; pass=$(( pass + 1 )); }
+bad() { echo "  FAIL: $*"; fail=$(( fail + 1 )); }
+check() {   # description, command...
+    local desc=$1; shift
+    if "$@"; then ok "$desc"; else bad "$desc"; fi
+}
+eq() { [[ $1 == "$2" ]]; }
+
+# attr FILE NAME: an HDF5 root attribute's value (h5dump), "" when absent.
+attr() {
+    { h5dump -a "$2" "$1" 2>/dev/null || true; } |
+        sed -n 's/^ *(0): "\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' | head -n 1 || true
 }
 
-# --- helpers -------------------------------------------------------------------------------------
-# submit [sbatch options] slurm/pi.sbatch [mcpi args]: sets job_rc, job_id, job_out, job_json
+# submit [env NAME=VALUE...] -- [sbatch options] SCRIPT [args]: runs `sbatch --wait` from the
+# submission directory, in the background so that a signal is handled at once. Sets job_rc,
+# job_id and job_out, and prints the transcript line.
 submit() {
-    # In the background + wait, so that a signal to this script is handled at once (bash runs
-    # traps only after a foreground command ends); cleanup kills $waiter if it is still there.
-    ( cd "$sub" && exec timeout "$job_timeout" sbatch --wait --parsable "$@" \
+    local envs=()
+    while [[ $1 != -- ]]; do envs+=("$1"); shift; done
+    shift
+    local t0=$SECONDS
+    ( cd "$sub" && exec env ${envs[@]+"${envs[@]}"} timeout "$job_timeout" sbatch --wait --parsable "$@" \
         >"$tmp/sbatch.out" 2>"$tmp/sbatch.err" ) &
     waiter=$!
-    wait "$waiter"
-    job_rc=$?
+    job_rc=0
+    wait "$waiter" || job_rc=$?
     waiter=""
-    job_id=$(head -n 1 "$tmp/sbatch.out")
+    job_id=$(head -n 1 "$tmp/sbatch.out" 2>/dev/null || true)
     job_id=${job_id%%;*}
-    job_out=$sub/results/slurm-mcpi-$job_id.out
-    job_json=$(grep -m 1 '^{' "$job_out" 2>/dev/null || true)
-    if (( job_rc == 124 )); then
-        echo "    sbatch --wait timed out after ${job_timeout}s" >&2
+    job_out=$sub/results/$(job_name "$@")-$job_id.out
+    echo "\$ ${envs[*]:+$(printf '%q ' "${envs[@]}")}sbatch --wait $*"
+    echo "    => job ${job_id:-?}, exit $job_rc, $(( SECONDS - t0 )) s"
+    if [[ $job_rc == 124 ]]; then
+        echo "    TIMED OUT after $job_timeout s"
+        sed 's/^/    sbatch: /' "$tmp/sbatch.err"
     fi
 }
+job_name() {   # the --job-name of a submission: mcpi or mcpi-scaling
+    local a
+    for a in "$@"; do [[ $a == slurm/scaling.sbatch ]] && { echo mcpi-scaling; return; }; done
+    echo mcpi
+}
+json_of() {    # the JSON summary line in a job's output
+    grep -m 1 '^{' "$1" 2>/dev/null || true
+}
+json_get() {   # top-level scalar KEY of JSON (quotes stripped)
+    sed -n 's/.*"'"$2"'":"\{0,1\}\([^",}]*\)"\{0,1\}[,}].*/\1/p' <<<"$1" | head -n 1
+}
+show_out() {   # after a failed check: what the job printed
+    [[ -f $job_out ]] || { echo "    (no job output file ${job_out##*/})"; return 0; }
+    echo "    ----- ${job_out##*/} -----"
+    sed 's/^/    | /' "$job_out"
+}
+is_int() { [[ $1 =~ ^[0-9]+$ ]]; }
 
-# json_get KEY: value of a top-level scalar in $job_json (quotes stripped)
-json_get() {
-    printf '%s\n' "$job_json" \
-        | sed -n 's/.*"'"$1"'":"\{0,1\}\([^",}]*\)"\{0,1\}[,}].*/\1/p' | head -n 1
+# A finished pi.sbatch job: exit status, output file, JSON, the -j<tag>.h5 file and its
+# slurm_* attributes, and the inside count. expect_job RANKS INSIDE [TAG]
+expect_job() {
+    local ranks=$1 want=$2 tag=${3:-$job_id} nf=$fail json h5
+    check "job $job_id: sbatch --wait exit 0" eq "$job_rc" 0
+    check "job $job_id: job output ${job_out#"$sub"/}" test -s "$job_out"
+    json=$(json_of "$job_out")
+    h5=$(compgen -G "$sub/results/mcpi-*-j$tag.h5" | head -n 1 || true)
+    check "job $job_id: result ${h5#"$sub"/}" test -n "$h5"
+    check "job $job_id: JSON names it" eq "$(json_get "$json" output)" "${h5#"$sub"/}"
+    check "job $job_id: ranks $ranks (JSON $(json_get "$json" ranks), HDF5 $(attr "$h5" ranks))" \
+        eq "$(json_get "$json" ranks) $(attr "$h5" ranks)" "$ranks $ranks"
+    check "job $job_id: HDF5 slurm_job_id $(attr "$h5" slurm_job_id), slurm_nodes $(attr "$h5" slurm_nodes), slurm_ntasks $(attr "$h5" slurm_ntasks)" \
+        eq "$(attr "$h5" slurm_job_id) $(attr "$h5" slurm_nodes) $(attr "$h5" slurm_ntasks)" "$job_id 1 $ranks"
+    check "job $job_id: HDF5 inside $(attr "$h5" inside) = plain mpirun's $want" eq "$(attr "$h5" inside)" "$want"
+    (( fail == nf )) || show_out
+    last_h5=$h5
 }
 
-is_int() { [[ $1 =~ ^[0-9]+$ ]]; }
-# shellcheck disable=SC2317  # invoked through check
-eq()     { [[ $1 == "$2" ]]; }
+# --- the tests -----------------------------------------------------------------------------------
+echo "binaries: $(for i in "${impls[@]}"; do printf '%s=%s ' "$i" "${bin[$i]}"; done)"
+echo "work:     $tmp"
+t_start=$SECONDS
 
-# --- the test ------------------------------------------------------------------------------------
-echo "mcpi: $mcpi"
-echo "work: $tmp"
+# Reference inside counts from plain mpirun runs with the same seed, samples and chunks.
+declare -A plain=()
+for impl in "${impls[@]}"; do
+    flags=()
+    [[ $impl == openmpi ]] && flags=(--oversubscribe)
+    ( cd "$tmp" && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 \
+        "mpirun.$impl" ${flags[@]+"${flags[@]}"} -n 3 "${bin[$impl]}" \
+        -q -n "$samples" -s "$seed" -o "plain-$impl.h5" )
+    plain[$impl]=$(attr "$tmp/plain-$impl.h5" inside)
+    check "plain mpirun.$impl -n 3: inside ${plain[$impl]}" is_int "${plain[$impl]}"
+done
+
+echo "--- scripts/slurm-local.sh up"
+t_up=$SECONDS
+if ! "$here/slurm-local.sh" up >"$tmp/up.out" 2>&1; then
+    cat "$tmp/up.out"
+    bad "cluster up"
+    exit 1
+fi
+export SLURM_CONF=$SLURM_LOCAL_DIR/slurm.conf
+ok "cluster up in $(( SECONDS - t_up )) s: $(grep -o 'node .*' "$tmp/up.out" | head -n 1)"
+check "slurm-local.sh up again: finds it running" "$here/slurm-local.sh" up
+check "slurm-local.sh status: exit 0" "$here/slurm-local.sh" status
+cpus=$(sinfo -h -o %c)
+daemon_pids=$(awk '{ print $1 }' "$SLURM_LOCAL_DIR/pids")
+
+for impl in "${impls[@]}"; do
+    mcpi=${bin[$impl]} want=${plain[$impl]}
+    echo "--- $impl: slurm/pi.sbatch"
+
+    # The default 4 tasks exceed the node's CPUs here: --overcommit. srun with the plugin
+    # chosen for this MPI (pmi2 for MPICH, pmix for Open MPI).
+    submit "MCPI_BIN=$mcpi" -- --overcommit slurm/pi.sbatch --samples "$samples" --seed "$seed" --json
+    is_int "$job_id" || { cat "$tmp/sbatch.err"; bad "sbatch printed a job id"; exit 1; }
+    expect_job 4 "$want"
+    check "job $job_id: mpi_library is $impl's ($(attr "$last_h5" mpi_library | cut -c1-20))" \
+        grep -q "$([[ $impl == openmpi ]] && echo '^Open MPI' || echo '^MPICH')" <<<"$(attr "$last_h5" mpi_library)"
+    check "job $job_id: launched with srun --mpi=$([[ $impl == openmpi ]] && echo pmix || echo pmi2)" \
+        grep -q "command: *srun --mpi=$([[ $impl == openmpi ]] && echo pmix || echo pmi2) " "$job_out"
+
+    # One task: the serial baseline as a job. Options from MCPI_ARGS.
+    submit "MCPI_BIN=$mcpi" "MCPI_ARGS=--samples $samples --seed $seed --mode direct" -- --ntasks=1 slurm/pi.sbatch --json
+    expect_job 1 "$want"
+
+    # Through the MPI library's own mpirun, $cpus tasks (no --overcommit needed).
+    submit "MCPI_BIN=$mcpi" MCPI_LAUNCHER=mpirun -- --ntasks="$cpus" slurm/pi.sbatch -n "$samples" -s "$seed" --mode direct --json
+    expect_job "$cpus" "$want"
+    check "job $job_id: launched with mpirun.$impl -n $cpus" grep -q "command: *mpirun.$impl -n $cpus " "$job_out"
+done
+
+mcpi=${bin[${impls[0]}]} want=${plain[${impls[0]}]}
+echo "--- ${impls[0]}: arrays, failures, signals, slurm/scaling.sbatch"
+
+# A job array: every task names its result <array job>_<task> and records both ids.
+submit "MCPI_BIN=$mcpi" -- --array=1-2 --ntasks=1 slurm/pi.sbatch -n "$samples" -s "$seed"
+check "array job $job_id: sbatch --wait exit 0" eq "$job_rc" 0
+for task in 1 2; do
+    h5=$(compgen -G "$sub/results/mcpi-*-j${job_id}_$task.h5" | head -n 1 || true)
+    check "array job $job_id task $task: result ${h5#"$sub"/}, slurm_array_job_id/task_id $(attr "$h5" slurm_array_job_id)/$(attr "$h5" slurm_array_task_id), inside $(attr "$h5" inside)" \
+        eq "$(attr "$h5" slurm_array_job_id) $(attr "$h5" slurm_array_task_id) $(attr "$h5" inside)" "$job_id $task $want"
+done
+
+# Bad input fails the job, with mcpi's message in the job output (once: rank 0 only).
+submit "MCPI_BIN=$mcpi" -- --ntasks=2 slurm/pi.sbatch --samples 1e7 --bogus
+check "job $job_id (--bogus): sbatch --wait exit non-zero" test "$job_rc" -ne 0 -a "$job_rc" -ne 124
+n=$(grep -c "^mcpi: error: unexpected argument '--bogus'" "$job_out" || true)
+check "job $job_id: one 'mcpi: error: unexpected argument' line in the job output (got $n)" eq "$n" 1
+check "job $job_id: no result file" eq "$(compgen -G "$sub/results/*-j$job_id.h5" || true)" ""
+(( n == 1 )) || show_out
+
+# No mcpi: the job fails at once and says why.
+submit MCPI_BIN=/nonexistent/mcpi -- --ntasks=1 slurm/pi.sbatch
+check "job $job_id (MCPI_BIN=/nonexistent/mcpi): exit 126" eq "$job_rc" 126
+check "job $job_id: says so" grep -q '^pi.sbatch: error: /nonexistent/mcpi is not an executable file' "$job_out"
+
+# An srun plugin that MPICH does not speak (none): every task would run alone; mcpi refuses.
+if [[ ${impls[0]} == mpich ]]; then
+    submit "MCPI_BIN=$mcpi" MCPI_SRUN_MPI=none -- --ntasks=2 slurm/pi.sbatch -n 1e6
+    check "job $job_id (srun --mpi=none): exit non-zero" test "$job_rc" -ne 0 -a "$job_rc" -ne 124
+    check "job $job_id: mcpi says the ranks would run alone" \
+        grep -q '^mcpi: error: srun started 2 tasks but MPI sees 1 rank' "$job_out"
+fi
+
+# SIGTERM to the batch shell (what --signal=B:TERM@60 sends before the time limit) reaches
+# the ranks through the trap, and the job ends instead of running to its end.
+id=$(cd "$sub" && MCPI_BIN=$mcpi sbatch --parsable --ntasks=2 slurm/pi.sbatch -n 1e13 -q)
+job_out=$sub/results/mcpi-$id.out
+state=""
+for ((i = 0; i < 300; i++)); do
+    state=$(squeue -h -j "$id" -o %T 2>/dev/null || true)
+    [[ $state == RUNNING ]] && grep -q 'command:' "$job_out" 2>/dev/null && break
+    sleep 0.1
+done
+sleep 1
 t0=$SECONDS
+scancel --batch --signal=TERM "$id"
+for ((i = 0; i < 300; i++)); do
+    [[ -z $(squeue -h -j "$id" -o %T 2>/dev/null || true) ]] && break
+    sleep 0.1
+done
+state=$(squeue -h -j "$id" -o %T 2>/dev/null || true)
+echo "\$ sbatch --ntasks=2 slurm/pi.sbatch -n 1e13; scancel --batch --signal=TERM $id"
+echo "    => job $id ended $(( SECONDS - t0 )) s after the signal (state now '${state:-gone}')"
+check "job $id: SIGTERM to the batch shell ends the job within 30 s" eq "$state" ""
+check "job $id: the trap passed SIGTERM on to the ranks" grep -q '^== received SIGTERM at .*: sending it to the ranks' "$job_out"
+check "job $id: the ranks were terminated by it" grep -q 'tasks 0-1: Terminated' "$job_out"
+if [[ -n $state ]]; then scancel "$id" || true; fi
 
-if "$cluster_sh" start "$cdir" >"$tmp/cluster-start.out" 2>&1; then
-    ok "cluster started, node idle ($(grep -o '[0-9]* CPUs advertised ([0-9]* real)' "$tmp/cluster-start.out"))"
-else
-    cat "$tmp/cluster-start.out"
-    abort "cluster start"
-fi
-export SLURM_CONF=$cdir/slurm.conf
-cluster_pids=$(awk '{ print $1 }' "$cdir/pids")
-
-# 1. Default job (balanced, --ntasks=4 from the #SBATCH lines), launched with srun --mpi=pmi2.
-submit slurm/pi.sbatch --samples 1e7 --json
-is_int "$job_id" || { cat "$tmp/sbatch.err"; abort "sbatch returned a job id (got '$job_id')"; }
-check "job $job_id (balanced, default ntasks): sbatch --wait exit 0 (got $job_rc)" eq "$job_rc" 0
-check "job $job_id: output file results/slurm-mcpi-$job_id.out has the JSON summary" test -n "$job_json"
-check "job $job_id: mode balanced, ranks 4, engines 3" \
-    eq "$(json_get mode) $(json_get ranks) $(json_get engines)" "balanced 4 3"
-check "job $job_id: JSON slurm_job_id = $job_id (got '$(json_get slurm_job_id)')" eq "$(json_get slurm_job_id)" "$job_id"
-h5=$(compgen -G "$sub/results/*-j$job_id.h5" | head -n 1)
-check "job $job_id: results file *-j$job_id.h5 exists (${h5##*/})" test -n "$h5"
-check "job $job_id: JSON output names that file" eq "$(json_get output)" "results/${h5##*/}"
-attr=$( [[ -n $h5 ]] && h5dump -a slurm_job_id "$h5" 2>&1 | sed -n 's/.*(0): "\{0,1\}\([^"]*\)"\{0,1\}.*/\1/p')
-check "job $job_id: h5dump -a slurm_job_id shows $job_id (got '$attr')" eq "$attr" "$job_id"
-inside1=$(json_get inside)
-(( fail == 0 )) || show_file "$job_out"
-first_job=$job_id
-
-# 2. Direct mode with 3 tasks: same seed/samples/chunks must give the same inside count.
+# The scaling sweep: scripts/scaling.sh with srun steps inside one allocation, one folder, one
+# file per run, the same answer; then scripts/plot reads the folder.
+echo "--- ${impls[0]}: slurm/scaling.sbatch"
 nf=$fail
-submit --ntasks=3 slurm/pi.sbatch --mode direct --samples 1e7 --json
-check "job $job_id (direct, --ntasks=3): sbatch --wait exit 0 (got $job_rc)" eq "$job_rc" 0
-check "job $job_id: mode direct, ranks 3, engines 2, slurm_job_id $job_id" \
-    eq "$(json_get mode) $(json_get ranks) $(json_get engines) $(json_get slurm_job_id)" "direct 3 2 $job_id"
-check "job $job_id: inside $(json_get inside) = job $first_job's $inside1 (reproducible across modes and rank counts)" \
-    test -n "$inside1" -a "$(json_get inside)" = "$inside1"
-(( fail == nf )) || show_file "$job_out"
-
-# 3. The same run through the MPI library's launcher (MCPI_LAUNCHER=mpirun).
-if command -v mpirun >/dev/null 2>&1; then
-    nf=$fail
-    MCPI_LAUNCHER=mpirun submit slurm/pi.sbatch --samples 1e7 --json --progress never
-    check "job $job_id (MCPI_LAUNCHER=mpirun): exit 0 (got $job_rc), ranks 4, inside = $inside1" \
-        eq "$job_rc $(json_get ranks) $(json_get inside)" "0 4 $inside1"
-    check "job $job_id: the job script launched through mpirun" grep -q '^ *command: *mpirun -n 4 ' "$job_out" 2>/dev/null
-    (( fail == nf )) || show_file "$job_out"
-else
-    echo "SKIP: MCPI_LAUNCHER=mpirun (no mpirun on PATH)"
-fi
-
-# 4. Bad input: the job fails, sbatch --wait says so, and mcpi's error is printed once (rank 0
-#    only). Launcher lines such as "srun: error: ...: Exited with exit code 2" are not counted.
+submit "MCPI_BIN=$mcpi" "NP=1 2 3" "SAMPLES=$samples" REPEATS=2 "SEED=$seed" -- --overcommit --ntasks=3 slurm/scaling.sbatch
+check "job $job_id: sbatch --wait exit 0" eq "$job_rc" 0
+dir=$(compgen -G "$sub/results/scaling-*-j$job_id" || true)
+check "job $job_id: one sweep folder results/scaling-<UTC>-j$job_id (${dir#"$sub"/})" \
+    eq "$(wc -l <<<"$dir") ${dir:+set}" "1 set"
+want_files=$(for r in 1 2; do for n in 1 2 3; do for m in balanced direct; do echo "strong-$m-${n}r-$r.h5"; done; done; done | sort)
+check "job $job_id: it holds the 12 files strong-<mode>-<N>r-<repeat>.h5" \
+    eq "$(cd "$dir" 2>/dev/null && printf '%s\n' *.h5 | sort)" "$want_files"
+check "job $job_id: manifest.tsv lists the 12 runs" \
+    eq "$(grep -v '^#' "$dir/manifest.tsv" 2>/dev/null | tail -n +2 | cut -f9 | sort)" "$want_files"
+check "job $job_id: manifest.tsv names the job and the launcher srun --mpi=$([[ ${impls[0]} == openmpi ]] && echo pmix || echo pmi2) -n N" \
+    eq "$(grep -E '^# (slurm_job_id|launcher)' "$dir/manifest.tsv" 2>/dev/null | cut -f2 | tr '\n' ' ')" \
+    "srun --mpi=$([[ ${impls[0]} == openmpi ]] && echo pmix || echo pmi2) -n N $job_id "
+insides=$(for f in "$dir"/*.h5; do attr "$f" inside; done | sort -u)
+check "job $job_id: every run's inside = plain mpirun's $want (got ${insides//$'\n'/ })" eq "$insides" "$want"
+ranks=$(for f in "$dir"/*.h5; do echo "$(attr "$f" mode)-$(attr "$f" ranks)r-$(attr "$f" slurm_job_id)"; done | sort -u | tr '\n' ' ')
+check "job $job_id: files record mode, ranks and the job ($ranks)" \
+    eq "$ranks" "balanced-1r-$job_id balanced-2r-$job_id balanced-3r-$job_id direct-1r-$job_id direct-2r-$job_id direct-3r-$job_id "
+steps=$(for f in "$dir"/*.h5; do attr "$f" slurm_step_id; done | sort -un | wc -l)
+check "job $job_id: each run was a job step of its own ($steps step ids)" eq "$steps" 12
+(( fail == nf )) || show_out
+# The figures, with the repository's scripts/plot (and its .venv-plot: scripts/test.sh has
+# made it by now; alone, the first run creates it).
 nf=$fail
-submit slurm/pi.sbatch --samples 0
-check "job $job_id (--samples 0): sbatch --wait exits non-zero (got $job_rc)" \
-    test "$job_rc" -ne 0 -a "$job_rc" -ne 124
-n_err=$(grep -c '^mcpi: error:' "$job_out" 2>/dev/null)
-check "job $job_id: exactly one 'mcpi: error:' line (got ${n_err:-0})" eq "${n_err:-0}" 1
-(( fail == nf )) || show_file "$job_out"
+t0=$SECONDS
+if [[ -n $dir ]] && timeout 600 "$repo/scripts/plot" "$dir" >"$tmp/plot.out" 2>&1; then plot_rc=0; else plot_rc=$?; fi
+echo "\$ scripts/plot results/${dir##*/}"
+echo "    => exit $plot_rc, $(( SECONDS - t0 )) s: $(cd "$dir" 2>/dev/null && printf '%s ' *.png)"
+check "scripts/plot on the Slurm sweep folder: exit 0" eq "$plot_rc" 0
+for fig in strong-scaling gantt load-balance convergence; do
+    check "scripts/plot wrote $fig.png" test -s "$dir/$fig.png"
+done
+(( fail == nf )) || sed 's/^/    plot: /' "$tmp/plot.out"
 
-# 5. An impossible request is refused at submission (EnforcePartLimits=ALL) instead of pending.
-out=$(cd "$sub" && timeout 30 sbatch --parsable --ntasks=100000 slurm/pi.sbatch 2>&1)
-rc=$?
-check "sbatch --ntasks=100000 is rejected at once (exit $rc: ${out//$'\n'/ })" test "$rc" -ne 0 -a "$rc" -ne 124
+# A request the node can never satisfy is refused at submission, not left pending forever.
+out=$(cd "$sub" && timeout 30 sbatch --parsable --ntasks=100000 slurm/pi.sbatch 2>&1) && rc=0 || rc=$?
+check "sbatch --ntasks=100000: refused at once (exit $rc: ${out//$'\n'/ })" test "$rc" -ne 0 -a "$rc" -ne 124
 
-# 6. Nothing leaked into the repository's results/.
-check "repository results/ untouched" eq "$(ls -A "$repo/results" 2>/dev/null || true)" "$repo_results_before"
+check "the repository's results/ is untouched" eq "$(ls -A "$repo/results" 2>/dev/null || true)" "$repo_results_before"
 
-# 7. Clean shutdown: exactly our daemons, and they are gone (a zombie awaiting reaping counts
-#    as gone).
-"$cluster_sh" stop "$cdir" >"$tmp/cluster-stop.out" 2>&1
-rc=$?
+echo "--- scripts/slurm-local.sh down"
+"$here/slurm-local.sh" down
 left=""
-for p in $cluster_pids; do
+for p in $daemon_pids; do
     s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
     s=${s##*) }; s=${s%% *}
     [[ $s == Z || $s == X ]] || left+=" $p"
 done
-check "cluster stopped (exit $rc), daemon pids ${cluster_pids//$'\n'/ } gone${left:+ (left:$left)}" \
-    test "$rc" -eq 0 -a -z "$left"
+check "daemons ${daemon_pids//$'\n'/ } gone${left:+ (left:$left)}" test -z "$left"
+check "slurm-local.sh down again: nothing to do, exit 0" "$here/slurm-local.sh" down
+if "$here/slurm-local.sh" status >/dev/null 2>&1; then bad "slurm-local.sh status after down: exit 1"; else ok "slurm-local.sh status after down: exit 1"; fi
 
-echo "elapsed: $(( SECONDS - t0 )) s"
-finish
+echo "test-slurm: $pass passed, $fail failed, $(( SECONDS - t_start )) s"
+(( fail == 0 ))

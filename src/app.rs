@@ -12,6 +12,7 @@ use crate::kernel::Kernel;
 use crate::output::{Refusal, Target};
 use crate::record::{tally_engines, EngineRow, RunRecord, SessionRow, Summary};
 use crate::report::{self, Console, Progress};
+use crate::slurm::SlurmJob;
 use crate::stats::{Estimate, Timings};
 use crate::{h5, output, rng, schedule, signals};
 use clap::Parser;
@@ -129,6 +130,10 @@ fn decide(cluster: &Cluster) -> (Verdict, Option<Controller>) {
         json: cli.json,
         quiet: cli.quiet,
     };
+    let slurm = SlurmJob::from_env();
+    if let Some(Err(e)) = slurm.as_ref().map(|job| job.check_launch(cluster.size())) {
+        return refuse(e);
+    }
     let kernel_override = std::env::var("MCPI_KERNEL").ok().filter(|k| !k.is_empty());
     if let Err(e) = Kernel::select(kernel_override.as_deref()) {
         return refuse(e);
@@ -175,7 +180,7 @@ fn decide(cluster: &Cluster) -> (Verdict, Option<Controller>) {
                     job.mode.name(),
                     cluster.size() as u32,
                     UtcTime::now(),
-                    std::env::var("SLURM_JOB_ID").ok().as_deref(),
+                    slurm.map(|job| job.tag()).as_deref(),
                 ),
             };
             let claimed = claimed.and_then(|target| match target.partial.exists() {
@@ -531,7 +536,7 @@ impl Session {
             created_utc: UtcTime::now().iso8601(),
             command: report::command_line(std::env::args_os()),
             mpi_library: self.mpi_library.clone(),
-            slurm_job_id: std::env::var("SLURM_JOB_ID").ok(),
+            slurm: SlurmJob::from_env(),
         };
         let mut engines = ledger.engines.clone();
         engines.extend(engines_now);

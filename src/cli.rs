@@ -39,7 +39,8 @@ Interruptions:
 
 Environment:
   MCPI_KERNEL    force a sampling kernel (see the summary's 'kernel' line)
-  SLURM_JOB_ID   added to the default output name when set
+  SLURM_JOB_ID   added to the default output name (array tasks: <array job>_<task>);
+                 it and the job's other SLURM_* values are stored in the results
 
 Examples:
   mpirun -n 4 mcpi                          balanced mode, 3 engines, 1e8 points

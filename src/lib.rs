@@ -14,5 +14,6 @@ pub mod report;
 pub mod rng;
 pub mod schedule;
 pub mod signals;
+pub mod slurm;
 pub mod stats;
 pub mod targets;

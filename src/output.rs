@@ -48,7 +48,8 @@ impl Refusal {
 }
 
 /// Claims the default name in `dir` (normally [`RESULTS_DIR`]),
-/// `mcpi-<mode>-<N>r-<yyyymmddThhmmssZ>[-j<SLURM_JOB_ID>].h5`, or, if a result
+/// `mcpi-<mode>-<N>r-<yyyymmddThhmmssZ>[-j<slurm_job>].h5` (the Slurm job's
+/// tag, `<array job>_<task>` for an array task), or, if a result
 /// or a concurrent run already has it, the first free one of `…-2.h5`,
 /// `…-3.h5`, …: a default name never overwrites anything. In the job id,
 /// anything but ASCII letters, digits, `_` and `-` becomes `_`, so the name

@@ -7,6 +7,7 @@
 //! A run may span several sessions: one that was interrupted (and left a
 //! `.partial.h5` file) and the `mcpi --resume` runs that completed it.
 
+use crate::slurm::SlurmJob;
 use hdf5::types::VarLenUnicode;
 use hdf5::H5Type;
 use serde::Serialize;
@@ -63,8 +64,10 @@ pub struct Summary {
     pub created_utc: String,
     pub command: String,
     pub mpi_library: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub slurm_job_id: Option<String>,
+    /// The Slurm job, as the `slurm_*` attributes; none outside Slurm, and
+    /// each one only when Slurm set it.
+    #[serde(flatten)]
+    pub slurm: Option<SlurmJob>,
 }
 
 /// One engine's share of the work (`/engines`).

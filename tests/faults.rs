@@ -58,10 +58,10 @@ fn check_refusal(row: &str, run: &Run, code: i32, reason: &str) {
         errors[0].contains(reason),
         "{row}: wanted '{reason}' in {errors:?}"
     );
-    // Open MPI's mpirun adds its own banner about the exit status; MPICH's
-    // adds nothing. (`ready:` and `progress` lines belong to runs that got
-    // as far as computing.)
-    if !run.stderr.contains("Open MPI") {
+    // Open MPI's mpirun adds its own banner about the exit status (in words
+    // that depend on how it is installed); MPICH's adds nothing. (`ready:`
+    // and `progress` lines belong to runs that got as far as computing.)
+    if !common::is_open_mpi() {
         let noise: Vec<&str> = run
             .stderr
             .lines()
@@ -624,6 +624,30 @@ fn without_mpirun_it_runs_serially() {
         (Some(1), Some(1))
     );
     assert_eq!(alone["inside"], three["inside"]);
+}
+
+#[test]
+fn an_srun_step_whose_ranks_each_run_alone_is_refused() {
+    // What `srun -n 4` looks like to each task when the MPI library does not
+    // speak srun's --mpi plugin: Slurm says 4 tasks, MPI says 1 rank.
+    let dir = scratch("singletons");
+    let step = [("SLURM_JOB_ID", "5"), ("SLURM_STEP_NUM_TASKS", "4")];
+    for ranks in [0, 1] {
+        let row = format!("srun step of 4 tasks, {ranks} ranks");
+        let run = mcpi_in(&dir, ranks, &["-n", "1e5"], &step);
+        check_refusal(
+            &row,
+            &run,
+            USAGE,
+            "srun started 4 tasks but MPI sees 1 rank",
+        );
+        assert_eq!(run.stdout, "", "{row}: stdout");
+        assert!(snapshot(&dir).is_empty(), "{row}: nothing is written");
+    }
+    // With a working plugin the ranks see each other, and the run goes ahead.
+    let run = mcpi_in(&dir, 2, &["--json", "-n", "1e5", "-o", "r.h5"], &step).json();
+    assert_eq!(run["slurm_step_tasks"], 4);
+    assert_eq!(inside_of(&dir.join("r.h5")), INSIDE_1E5);
 }
 
 #[test]

@@ -260,21 +260,69 @@ fn default_output_goes_to_results_with_a_timestamp() {
 }
 
 #[test]
-fn slurm_job_id_is_recorded_and_named() {
+fn the_slurm_job_is_recorded_and_named() {
     let dir = scratch("slurm-id");
-    let json = mcpi_in(
-        &dir,
-        0,
-        &["-n", "1e5", "--json"],
-        &[("SLURM_JOB_ID", "9876")],
-    )
-    .json();
-    assert_eq!(json["slurm_job_id"], "9876");
+    let env = [
+        ("SLURM_JOB_ID", "9878"),
+        ("SLURM_ARRAY_JOB_ID", "9876"),
+        ("SLURM_ARRAY_TASK_ID", "2"),
+        ("SLURM_JOB_NODELIST", "node[01-02]"),
+        ("SLURM_JOB_NUM_NODES", "2"),
+        ("SLURM_NTASKS", "3"),
+    ];
+    let json = mcpi_in(&dir, 0, &["-n", "1e5", "--json"], &env).json();
+    let out = json["output"].as_str().unwrap();
     assert!(
-        json["output"].as_str().unwrap().ends_with("-j9876.h5"),
-        "{}",
-        json["output"]
+        out.ends_with("-j9876_2.h5"),
+        "array task in the name: {out}"
     );
+    let file = hdf5::File::open(dir.join(out)).unwrap();
+    let text = |name: &str| {
+        let attr = file.attr(name).unwrap();
+        attr.read_scalar::<VarLenUnicode>().unwrap().to_string()
+    };
+    let count = |name: &str| file.attr(name).unwrap().read_scalar::<u64>().unwrap();
+    assert_eq!(text("slurm_job_id"), "9878");
+    assert_eq!(text("slurm_array_job_id"), "9876");
+    assert_eq!(text("slurm_array_task_id"), "2");
+    assert_eq!(text("slurm_nodelist"), "node[01-02]");
+    assert_eq!((count("slurm_nodes"), count("slurm_ntasks")), (2, 3));
+    assert_eq!(json["slurm_ntasks"], 3);
+    assert!(
+        file.attr("slurm_partition").is_err(),
+        "unset values are left out"
+    );
+
+    // Outside Slurm there is no slurm_* key at all.
+    let json = mcpi_in(&dir, 0, &["-n", "1e5", "--json"], &[]).json();
+    let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+    assert!(!keys.iter().any(|k| k.starts_with("slurm_")), "{keys:?}");
+    assert!(!json["output"].as_str().unwrap().contains("-j"));
+}
+
+#[test]
+fn mpi_library_names_the_implementation_that_ran() {
+    let dir = scratch("mpi-library");
+    let json = mcpi_in(&dir, 2, &["-n", "1e5", "--json", "-o", "r.h5"], &[]).json();
+    let library = json["mpi_library"].as_str().unwrap();
+    let (want, other) = if common::is_open_mpi() {
+        ("Open MPI", "MPICH")
+    } else {
+        ("MPICH", "Open MPI")
+    };
+    assert!(
+        library.starts_with(want) && !library.contains(other),
+        "launched with {}, library says {library:?}",
+        common::mpirun()
+    );
+    if let Ok(expected) = std::env::var("MCPI_EXPECT_MPI") {
+        let name = match expected.as_str() {
+            "openmpi" => "Open MPI",
+            "mpich" => "MPICH",
+            other => panic!("MCPI_EXPECT_MPI={other}: not mpich or openmpi"),
+        };
+        assert!(library.starts_with(name), "{expected}: {library:?}");
+    }
 }
 
 #[test]

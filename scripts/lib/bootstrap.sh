@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared set-up for scripts/run.sh and scripts/test.sh: makes sure the system
-# packages mcpi builds and runs with are there, and knows how to call mpirun.
+# packages mcpi builds and runs with are there (for the tests, Open MPI beside
+# MPICH), selects an MPI implementation by path, and knows how to call mpirun.
 # Sourced, not executed.
 
 # System packages: an MPI (MPICH unless an MPI compiler wrapper is already
@@ -43,12 +44,74 @@ bootstrap() {
     fi
 }
 
-# mpirun_cmd NP: the mpirun command line for NP ranks, for MPICH or Open MPI
-# (Open MPI refuses root and more ranks than cores unless told).
+# The value an alternative (mpi = mpicc and friends, mpirun) points to, or "".
+alternative_value() {
+    update-alternatives --query "$1" 2>/dev/null | sed -n 's/^Value: //p'
+}
+
+# Keep MPICH the system's default MPI: installing Open MPI would switch the
+# `mpi` (mpicc) and `mpirun` alternatives to it (its priority is higher).
+pin_mpich() {
+    [ -x /usr/bin/mpicc.mpich ] && [ -e /usr/bin/mpirun.mpich ] || return 0
+    update-alternatives --set mpi /usr/bin/mpicc.mpich >/dev/null
+    update-alternatives --set mpirun /usr/bin/mpirun.mpich >/dev/null
+    if [ "$(alternative_value mpi)" != /usr/bin/mpicc.mpich ] ||
+        [ "$(alternative_value mpirun)" != /usr/bin/mpirun.mpich ]; then
+        echo "could not keep MPICH the default MPI (update-alternatives --query mpi / mpirun)" >&2
+        return 1
+    fi
+}
+
+# ensure_open_mpi: as root, installs Open MPI (openmpi-bin libopenmpi-dev) next
+# to MPICH so that scripts/test.sh runs against both, and leaves MPICH the
+# default that a plain `cargo build` and `mpirun` use. The scripts select an
+# implementation by path (mpicc.openmpi, mpirun.openmpi: see mpi_select), never
+# by changing the alternatives. Not root: nothing happens.
+ensure_open_mpi() {
+    local pkg absent=0
+    for pkg in openmpi-bin libopenmpi-dev; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+            absent=1
+    done
+    [ "$absent" -eq 1 ] && [ "$(id -u)" -eq 0 ] || return 0
+    pin_mpich
+    ensure_packages openmpi-bin libopenmpi-dev
+    pin_mpich
+}
+
+# mpi_installed: the MPI implementations installed side by side, one per line
+# (mpich, openmpi), found by their suffixed Debian commands.
+mpi_installed() {
+    local impl
+    for impl in mpich openmpi; do
+        if command -v "mpicc.$impl" >/dev/null 2>&1 && command -v "mpirun.$impl" >/dev/null 2>&1; then
+            echo "$impl"
+        fi
+    done
+}
+
+# mpi_select IMPL: builds and runs against IMPL (mpich or openmpi) from here on:
+# MPICC for rsmpi's build probe, MCPI_MPIRUN for the tests and mpirun_cmd, and a
+# target directory of its own (the build probe does not rerun when MPICC
+# changes). MPICH keeps the default target/ when it is the default mpicc.
+mpi_select() {
+    local impl=$1
+    export MPICC="mpicc.$impl" MCPI_MPIRUN="mpirun.$impl"
+    if [ "$impl" = mpich ] && mpicc -show 2>/dev/null | grep -q mpich; then
+        export CARGO_TARGET_DIR="$PWD/target"
+    else
+        export CARGO_TARGET_DIR="$PWD/target/$impl"
+    fi
+}
+
+# mpirun_cmd NP: the command line for NP ranks with $MCPI_MPIRUN (default
+# mpirun), for MPICH or Open MPI (Open MPI refuses root and more ranks than
+# cores unless told).
 mpirun_cmd() {
-    local np=$1
-    MPIRUN=(mpirun)
-    if mpirun --version 2>/dev/null | grep -q 'Open MPI'; then
+    local np=$1 mpirun=${MCPI_MPIRUN:-mpirun}
+    MPIRUN=("$mpirun")
+    # `mpirun (Open MPI) 4.1.4`, or `mpirun.openmpi (OpenRTE) 4.1.4`
+    if "$mpirun" --version 2>/dev/null | grep -qE 'Open MPI|OpenRTE'; then
         MPIRUN+=(--oversubscribe)
         if [ "$(id -u)" -eq 0 ]; then
             export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

@@ -45,16 +45,21 @@ def test_options_win_over_the_environment(tmp_path):
 
 
 def test_launcher_override_and_job_id_folder(tmp_path):
-    """MCPI_LAUNCHER words + -n N launch every run; SLURM_JOB_ID names the folder."""
+    """MCPI_LAUNCHER words + -n N launch every run; SLURM_JOB_ID names the folder.
+
+    The wrapped launcher is $MCPI_MPIRUN (scripts/test.sh sets the binary's mpirun), else mpirun.
+    """
     log = tmp_path / "launch.log"
     launcher = tmp_path / "launch"
     launcher.write_text(
         "#!/usr/bin/env bash\nset -euo pipefail\n"
         f'printf "%s\\n" "$*" >>"{log}"\n'
         '[ "$1" = --tag ] && shift\n'
-        'flags=()\n'
-        'if mpirun --version 2>/dev/null | grep -q "Open MPI"; then flags=(--oversubscribe); fi\n'
-        'exec mpirun "${flags[@]}" "$@"\n')
+        'mpirun=${MCPI_MPIRUN:-mpirun} flags=()\n'
+        'if "$mpirun" --version 2>/dev/null | grep -qE "Open MPI|OpenRTE"; then\n'
+        '    flags=(--oversubscribe)\n'
+        'fi\n'
+        'exec "$mpirun" "${flags[@]}" "$@"\n')
     launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
     env = dict(QUICK, MCPI_LAUNCHER=f"{launcher} --tag", SLURM_JOB_ID="4242",
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")

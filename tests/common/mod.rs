@@ -49,13 +49,28 @@ impl Run {
     }
 }
 
-fn is_open_mpi() -> bool {
+/// The launcher: `$MCPI_MPIRUN` (scripts/test.sh sets `mpirun.mpich` or
+/// `mpirun.openmpi`, matching the MPI the binary was built with), else `mpirun`.
+pub fn mpirun() -> String {
+    std::env::var("MCPI_MPIRUN")
+        .ok()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "mpirun".into())
+}
+
+/// Whether the launcher is Open MPI's (it needs `--oversubscribe` past the
+/// core count, and permission to run as root).
+pub fn is_open_mpi() -> bool {
     static OPEN_MPI: OnceLock<bool> = OnceLock::new();
     *OPEN_MPI.get_or_init(|| {
-        Command::new("mpirun")
+        Command::new(mpirun())
             .arg("--version")
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains("Open MPI"))
+            .map(|o| {
+                let version = String::from_utf8_lossy(&o.stdout);
+                // `mpirun (Open MPI) 4.1.4`, or `mpirun.openmpi (OpenRTE) 4.1.4`
+                version.contains("Open MPI") || version.contains("OpenRTE")
+            })
             .unwrap_or(false)
     })
 }
@@ -68,7 +83,8 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// `mpirun -n <ranks> mcpi <args>` in `dir` (`ranks == 0`: no mpirun at all).
+/// `mpirun -n <ranks> mcpi <args>` in `dir` (`ranks == 0`: no mpirun at all),
+/// with `env` added to a copy of this environment without its `SLURM_*`.
 pub fn mcpi_in(dir: &Path, ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
     let what = format!("mcpi {args:?} on {ranks} ranks");
     wait(command(dir, ranks, args, env).spawn().expect(SPAWN), &what)
@@ -83,13 +99,19 @@ pub fn command(dir: &Path, ranks: usize, args: &[&str], env: &[(&str, &str)]) ->
     let mut cmd = if ranks == 0 {
         Command::new(exe)
     } else {
-        let mut cmd = Command::new("mpirun");
+        let mut cmd = Command::new(mpirun());
         if is_open_mpi() {
             cmd.arg("--oversubscribe");
         }
         cmd.args(["-n", &ranks.to_string(), exe]);
         cmd
     };
+    // A run inside someone's Slurm job must not pick up that job.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SLURM_") {
+            cmd.env_remove(name);
+        }
+    }
     cmd.args(args)
         .current_dir(dir)
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
@@ -97,7 +119,6 @@ pub fn command(dir: &Path, ranks: usize, args: &[&str], env: &[(&str, &str)]) ->
         // Open MPI hands rank 0 a pseudo-terminal: keep clap's output plain.
         .env("NO_COLOR", "1")
         .env_remove("MCPI_KERNEL")
-        .env_remove("SLURM_JOB_ID")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
