@@ -39,9 +39,10 @@ What the figures show
   Gantt         a bar per chunk from done_s - compute_s to done_s on its engine's row,
                 coloured by chunk id; in balanced mode a thin line from dispatch_s
                 to the bar shows how long the chunk waited in the engine's window.
-                There done_s is when the result reached the controller, so a bar
-                can sit later than the real computation by the controller's polling
-                delay (up to ~1 ms); direct mode's times are the engines' own.
+                done_s is when the result reached the controller, so a bar can
+                sit later than the real computation by the controller's polling
+                delay (up to ~1 ms); schema 1 files hold direct mode's times on
+                the engines' own clocks.
                 Times are from the start barrier; in a resumed file (schema 2) each
                 session follows the previous one, with a dashed line between them.
   load balance  per engine: wall time computing (sum of compute_s), CPU time it got
@@ -632,7 +633,7 @@ def _gantt_panel(ax, run, cmap, norm):
     ax.grid(axis="x", color="0.9")
     ax.set_axisbelow(True)
     what = "bar: compute, line: dispatch\u2192start" if run.mode == "balanced" else \
-        "bar: compute (static share, engine clock)"
+        "bar: compute (static share)"
     ax.set_title(f"{run.mode}: {run['ranks']} ranks, elapsed {float(run['elapsed_s']):.4g} s"
                  f"\n({what})", loc="left", fontsize=10)
 
