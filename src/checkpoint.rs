@@ -162,11 +162,29 @@ pub fn check_resumable(path: &Path, stored: &Stored, requested: &Requested) -> R
 /// ran on `host` (this host) and its controller process no longer exists.
 pub fn last_session_is_gone(sessions: &[SessionRow], host: &str) -> bool {
     sessions.last().is_some_and(|s| {
-        // SAFETY: kill with signal 0 only checks that the process exists.
-        let exists = unsafe { libc::kill(s.controller_pid as libc::pid_t, 0) } == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-        s.controller_host.as_str() == host && s.controller_pid != 0 && !exists
+        s.controller_host.as_str() == host && s.controller_pid != 0 && !is_running(s.controller_pid)
     })
+}
+
+/// Whether process `pid` exists and has not exited: a zombie (Open MPI's
+/// mpirun leaves its killed ranks to be reaped by PID 1, which can take a
+/// while in a container) counts as gone.
+fn is_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => !matches!(
+            stat.rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next()),
+            Some('Z' | 'X')
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        // No /proc: ask the kernel whether the process exists at all.
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        Err(_) => {
+            let answer = unsafe { libc::kill(pid as libc::pid_t, 0) };
+            answer == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+        }
+    }
 }
 
 /// The checkpoint kept beside the results file `path`: `x.h5` gives
@@ -356,6 +374,17 @@ mod tests {
             "here"
         ));
         assert!(!last_session_is_gone(&[], "here"));
+        // A child that exited but was not reaped yet is a zombie: gone.
+        let zombie = std::process::Command::new("true").spawn().unwrap();
+        let pid = zombie.id();
+        while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(!is_running(pid));
+        assert!(last_session_is_gone(&[with(pid, "here")], "here"));
+        drop(zombie);
     }
 
     #[test]

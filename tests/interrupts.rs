@@ -4,18 +4,20 @@
 //!
 //! The runs use the scalar kernel (the fastest one in a debug build) on 1e8
 //! points in 100 chunks, about a second of work, and are stopped once their
-//! checkpoint shows a few chunks done.
+//! checkpoint shows a few chunks done. Signals sent to mpirun go to a run of
+//! 3e8 points: Open MPI's mpirun takes about a second to pass them on.
 
 mod common;
 
-use common::{command, mcpi_in, scratch, wait, Run, SPAWN};
+use common::{command, is_open_mpi, mcpi_in, scratch, wait, Run, SPAWN};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-/// Inside count of `-n 1e8` with the default seed and chunks.
+/// Inside counts of `-n 1e8` and `-n 3e8` with the default seed and chunks.
 const INSIDE_1E8: u64 = 78_539_258;
-const RUN: [&str; 7] = ["-q", "-n", "1e8", "-o", "r.h5", "--checkpoint-every", "0"];
+const INSIDE_3E8: u64 = 235_626_576;
+const RUN: [&str; 5] = ["-q", "-o", "r.h5", "--checkpoint-every", "0"];
 const SCALAR: [(&str, &str); 1] = [("MCPI_KERNEL", "scalar")];
 
 fn attr(path: &Path, name: &str) -> u64 {
@@ -23,9 +25,15 @@ fn attr(path: &Path, name: &str) -> u64 {
     file.attr(name).unwrap().read_scalar::<u64>().unwrap()
 }
 
-/// Starts `mcpi RUN extra` on `ranks` ranks (0: without mpirun) in `dir`.
+/// Starts `mcpi RUN extra` on `ranks` ranks (0: without mpirun) in `dir`,
+/// with `-n 1e8` unless `extra` says otherwise.
 fn start(dir: &Path, ranks: usize, extra: &[&str]) -> Child {
-    let args: Vec<&str> = RUN.iter().chain(extra).copied().collect();
+    let samples: &[&str] = if extra.contains(&"-n") {
+        &[]
+    } else {
+        &["-n", "1e8"]
+    };
+    let args: Vec<&str> = RUN.iter().chain(samples).chain(extra).copied().collect();
     command(dir, ranks, &args, &SCALAR).spawn().expect(SPAWN)
 }
 
@@ -78,6 +86,12 @@ fn pids(partial: &Path) -> (Vec<u32>, u32) {
     (engines, sessions.unwrap().last().unwrap().controller_pid)
 }
 
+/// The status of mpirun after it passed on a signal that stopped mcpi with
+/// `status`: Open MPI's mpirun then exits 1, whatever its ranks did.
+fn through_mpirun(status: i32) -> Option<i32> {
+    Some(if is_open_mpi() { 1 } else { status })
+}
+
 /// The interrupted run's message, its exit status, and what it left: the
 /// checkpoint and nothing else. Returns the chunks saved.
 fn interrupted(dir: &Path, run: &Run, signal: &str, status: Option<i32>) -> u64 {
@@ -103,18 +117,22 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
-/// `mcpi --resume r.partial.h5` on `ranks` ranks completes the run: the
-/// same inside count as an uninterrupted run, two sessions, no checkpoint.
+/// `mcpi --resume r.partial.h5` on `ranks` ranks completes the run of 1e8
+/// points: the same inside count as an uninterrupted run, no checkpoint.
 fn resumed(dir: &Path, ranks: usize, extra: &[&str]) -> serde_json::Value {
+    resumed_to(INSIDE_1E8, dir, ranks, extra)
+}
+
+fn resumed_to(inside: u64, dir: &Path, ranks: usize, extra: &[&str]) -> serde_json::Value {
     let args: Vec<&str> = ["--resume", "r.partial.h5", "--json", "-q"]
         .iter()
         .chain(extra)
         .copied()
         .collect();
     let summary = mcpi_in(dir, ranks, &args, &SCALAR).json();
-    assert_eq!(summary["inside"], INSIDE_1E8);
+    assert_eq!(summary["inside"], inside);
     assert_eq!(summary["chunks_done"], 100);
-    assert_eq!(attr(&dir.join("r.h5"), "inside"), INSIDE_1E8);
+    assert_eq!(attr(&dir.join("r.h5"), "inside"), inside);
     assert_eq!(attr(&dir.join("r.h5"), "sessions"), summary["sessions"]);
     assert_eq!(listing(dir), ["r.h5"]);
     summary
@@ -123,12 +141,12 @@ fn resumed(dir: &Path, ranks: usize, extra: &[&str]) -> serde_json::Value {
 #[test]
 fn sigterm_to_mpirun_then_resume_in_another_mode_gives_the_same_count() {
     let dir = scratch("int-term");
-    let mut child = start(&dir, 3, &[]);
+    let mut child = start(&dir, 3, &["-n", "3e8"]);
     checkpointed(&dir, 3, &mut child);
     kill(child.id(), libc::SIGTERM);
     let run = wait(child, "interrupted run");
-    interrupted(&dir, &run, "SIGTERM", Some(143));
-    let summary = resumed(&dir, 2, &["--mode", "direct"]);
+    interrupted(&dir, &run, "SIGTERM", through_mpirun(143));
+    let summary = resumed_to(INSIDE_3E8, &dir, 2, &["--mode", "direct"]);
     assert_eq!(summary["sessions"], 2);
     assert_eq!(summary["mode"], "direct");
 }
@@ -136,12 +154,14 @@ fn sigterm_to_mpirun_then_resume_in_another_mode_gives_the_same_count() {
 #[test]
 fn sigint_in_direct_mode_then_resume_without_mpirun() {
     let dir = scratch("int-int");
-    let mut child = start(&dir, 3, &["--mode", "direct"]);
+    let mut child = start(&dir, 3, &["-n", "3e8", "--mode", "direct"]);
     checkpointed(&dir, 3, &mut child);
     kill(child.id(), libc::SIGINT);
     let run = wait(child, "interrupted run");
-    interrupted(&dir, &run, "SIGINT", Some(130));
-    resumed(&dir, 0, &[]);
+    // Open MPI's mpirun turns a SIGINT into SIGTERM for the ranks.
+    let caught = if is_open_mpi() { "SIGTERM" } else { "SIGINT" };
+    interrupted(&dir, &run, caught, through_mpirun(130));
+    resumed_to(INSIDE_3E8, &dir, 0, &[]);
 }
 
 #[test]
@@ -300,7 +320,15 @@ fn refused(dir: &Path, args: &[&str], reason: &str) {
     for ranks in [3, 0] {
         let run = mcpi_in(dir, ranks, args, &[]);
         assert_eq!(run.status, Some(2), "{args:?}: {}", run.stderr);
-        let errors: Vec<&str> = run.stderr.lines().collect();
+        // Open MPI's mpirun adds its own banner about the exit status.
+        let errors: Vec<&str> = match (ranks, is_open_mpi()) {
+            (3, true) => run
+                .stderr
+                .lines()
+                .filter(|l| l.starts_with("mcpi"))
+                .collect(),
+            _ => run.stderr.lines().collect(),
+        };
         assert_eq!(errors.len(), 1, "{args:?}: {}", run.stderr);
         assert!(
             errors[0].starts_with("mcpi: error: ") && errors[0].contains(reason),
