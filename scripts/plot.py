@@ -537,13 +537,7 @@ def figure_strong(sweep):
     ax_e.set_ylabel("parallel efficiency = speedup / engines (%)")
     ax_s.set_title("Strong scaling: speedup", loc="left")
     ax_e.set_title("Strong scaling: parallel efficiency", loc="left")
-    for ax in (ax_s, ax_e):
-        ax.set_xlabel("engines (MPI ranks \u2212 1; a 1-rank run counts as 1)")
-        ax.set_xticks(xs)
-        ax.set_xlim(0.5, xmax + 0.5)
-        ax.set_ylim(bottom=0)
-        ax.grid(color="0.9")
-        ax.legend(fontsize=8, loc="best")
+    _engine_axes((ax_s, ax_e), xs, xmax)
     fig.suptitle("mcpi strong scaling: the same job on more engines "
                  "(markers: median over repeats, bars: min\u2013max)")
     _caption(fig, sweep.caption("strong"))
@@ -589,17 +583,22 @@ def figure_weak(sweep):
     ax_t.set_title("Weak scaling: elapsed time at fixed work per engine", loc="left")
     ax_e.set_title("Weak scaling: efficiency", loc="left")
     xs = list(range(1, xmax + 1))
-    for ax in (ax_t, ax_e):
+    _engine_axes((ax_t, ax_e), xs, xmax)
+    fig.suptitle("mcpi weak scaling: work grows with the engines "
+                 "(markers: median over repeats, bars: min\u2013max)")
+    _caption(fig, sweep.caption("weak"))
+    return fig
+
+
+def _engine_axes(axes, xs, xmax):
+    """Engines on x (ticks `xs`), values from 0 on y, a grid and a legend."""
+    for ax in axes:
         ax.set_xlabel("engines (MPI ranks \u2212 1; a 1-rank run counts as 1)")
         ax.set_xticks(xs)
         ax.set_xlim(0.5, xmax + 0.5)
         ax.set_ylim(bottom=0)
         ax.grid(color="0.9")
         ax.legend(fontsize=8, loc="best")
-    fig.suptitle("mcpi weak scaling: work grows with the engines "
-                 "(markers: median over repeats, bars: min\u2013max)")
-    _caption(fig, sweep.caption("weak"))
-    return fig
 
 
 def _gantt_panel(ax, run, cmap, norm):

@@ -9,7 +9,7 @@ from fractions import Fraction
 import h5py
 import numpy as np
 import pytest
-from conftest import plot
+from conftest import mcpi_bin, plot, run
 
 import plot as plotmod
 
@@ -370,96 +370,101 @@ def test_older_file_without_chunk_times_is_refused(sweep, tmp_path):
     assert no_figures(tmp_path)
 
 
-# --- schema 2 (resume): files made from real runs by the schema-2 contract ------------------
+# --- schema 2: real interrupted and resumed runs ---------------------------------------------
 
-def to_schema2(src, dest, done=None, split=50):
-    """Rewrite a real schema-1 file as schema 2: two sessions (the first `split` chunks in
-    session 0, the rest in session 1, times relative to each session's start), or a
-    partial file of the first `done` chunks in one session."""
-    shutil.copy(src, dest)
-    with h5py.File(dest, "a") as f:
-        chunks = f["chunks"][()]
-        engines = f["engines"][()]
-        elapsed = float(f.attrs["elapsed_s"])
-        c_dt = chunks.dtype.descr + [("session", "<u4")]
-        e_dt = [(n, h5py.string_dtype() if engines.dtype[n].kind == "O" else engines.dtype[n])
-                for n in engines.dtype.names] + [("session", "<u4")]
-        if done is not None:
-            chunks = chunks[:done]
-            sessions = [(0, elapsed)]
-        else:
-            sessions = [(0, elapsed / 2), (1, elapsed / 2)]
-        new = np.zeros(len(chunks), dtype=c_dt)
-        for n in chunks.dtype.names:
-            new[n] = chunks[n]
-        if done is None:
-            later = np.arange(len(chunks)) >= split
-            new["session"][later] = 1
-            t0 = elapsed / 2
-            for n in ("dispatch_s", "done_s"):
-                new[n][later] = np.maximum(new[n][later] - t0, new["compute_s"][later])
-        e_rows = []
-        for s, _ in sessions:
-            for e in engines:
-                e_rows.append(tuple(e[n] for n in engines.dtype.names) + (s,))
-        del f["chunks"], f["engines"]
-        f["chunks"] = new
-        f["engines"] = np.array(e_rows, dtype=e_dt)
-        s_dt = [("session", "<u4"), ("started_utc", h5py.string_dtype()),
-                ("mode", h5py.string_dtype()), ("ranks", "<u4"), ("engines", "<u4"),
-                ("elapsed_s", "<f8"), ("startup_s", "<f8"), ("controller_cpu_s", "<f8"),
-                ("chunks_done", "<u8"), ("signal", "<u4")]
-        mode, ranks = attr(f, "mode"), int(f.attrs["ranks"])
-        f["sessions"] = np.array(
-            [(s, "2026-11-29T00:00:00Z", mode, ranks, max(1, ranks - 1), t, 0.1, 0.0,
-              len(chunks) if done is not None else (split if s == 0 else len(chunks)),
-              0 if done is None or s > 0 else 15) for s, t in sessions], dtype=s_dt)
-        f.attrs["schema_version"] = np.uint32(2)
-        f.attrs["chunks_done"] = np.uint64(len(chunks))
-        f.attrs["sessions"] = np.uint32(len(sessions))
-        if done is not None:
-            f.attrs["inside"] = np.uint64(int(chunks["inside"].sum()))
+def launcher(ranks):
+    """The command prefix for `ranks` ranks: $MCPI_MPIRUN (default mpirun), with
+    --oversubscribe for Open MPI's; nothing for 0 ranks (mcpi alone)."""
+    import subprocess
+
+    if ranks == 0:
+        return []
+    mpirun = os.environ.get("MCPI_MPIRUN", "mpirun")
+    version = subprocess.run([mpirun, "--version"], capture_output=True, text=True).stdout
+    extra = ["--oversubscribe"] if "Open MPI" in version or "OpenRTE" in version else []
+    return [mpirun, *extra, "-n", str(ranks)]
 
 
-def test_schema2_resumed_file_is_plotted(sweep, tmp_path):
-    src = os.path.join(sweep[0], "strong-balanced-3r-1.h5")
+def interrupted(path, ranks=0, at=20):
+    """A real checkpoint: mcpi on 1e9 points with the scalar kernel (seconds of work) on
+    `ranks` ranks (0: alone), its rank 0 stopped by SIGTERM once the checkpoint holds
+    `at` chunks. Returns the checkpoint's path."""
+    import signal
+    import subprocess
+    import time
+
+    partial = str(path).removesuffix(".h5") + ".partial.h5"
+    env = dict(os.environ, MCPI_KERNEL="scalar", OMPI_ALLOW_RUN_AS_ROOT="1",
+               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    proc = subprocess.Popen([*launcher(ranks), mcpi_bin(), "-q", "-n", "1e9", "-o", str(path),
+                             "--checkpoint-every", "0"], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, "the run ended before it could be stopped"
+        assert time.monotonic() < deadline, "no checkpoint"
+        if os.path.exists(partial):
+            with h5py.File(partial, "r") as f:
+                if int(f.attrs["chunks_done"]) >= at:
+                    controller = int(f["sessions"][-1]["controller_pid"])
+                    break
+        time.sleep(0.005)
+    os.kill(controller, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "mcpi: interrupted by SIGTERM" in err
+    return partial
+
+
+def test_schema2_resumed_file_is_plotted(tmp_path):
     path = tmp_path / "resumed.h5"
-    to_schema2(src, path)
+    partial = interrupted(path)
+    res = run([mcpi_bin(), "-q", "--resume", partial])
+    assert res.returncode == 0, res.stderr
     res = plot(path)
     assert res.returncode == 0, res.stderr
     for kind in FILE_FIGURES:
         assert_real_png(os.path.join(tmp_path, f"resumed-{kind}.png"), kind)
-    v1, v2 = plotmod.load(src), plotmod.load(str(path))
+    v2 = plotmod.load(str(path))
     assert v2.schema == 2 and len(v2.sessions) == 2 and not v2.partial
     assert "2 sessions (resumed)" in v2.caption()
-    assert plotmod.session_offsets(v2) == {0: 0.0, 1: float(v1["elapsed_s"]) / 2}
+    first = float(v2.sessions[0]["elapsed_s"])
+    assert plotmod.session_offsets(v2) == {0: 0.0, 1: first}
     # Engine rows are per session; the load balance counts each chunk once.
-    assert list(plotmod.load_balance(v2)[2]) == list(plotmod.load_balance(v1)[2])
-    assert plotmod.load_balance(v2)[3] == pytest.approx(plotmod.load_balance(v1)[3])
-    assert list(plotmod.running_estimate(v2)[1]) == list(plotmod.running_estimate(v1)[1])
+    with h5py.File(path, "r") as f:
+        chunks = f["chunks"][()]
+        assert sorted(set(chunks["session"])) == [0, 1]
+        assert len(f["engines"]) == 2
+    assert int(plotmod.load_balance(v2)[2].sum()) == 100
+    n, pi_hat, _, _ = plotmod.running_estimate(v2)
+    assert n[-1] == 10**9
+    assert pi_hat[-1] == 4 * int(chunks["inside"].sum()) / 10**9
 
 
-def test_schema2_partial_file_alone_is_plotted_with_a_note(sweep, tmp_path):
-    path = tmp_path / "run.partial.h5"
-    to_schema2(os.path.join(sweep[0], "strong-direct-3r-1.h5"), path, done=60)
-    res = plot(path)
+def test_schema2_partial_file_alone_is_plotted_with_a_note(tmp_path):
+    partial = interrupted(tmp_path / "run.h5")
+    with h5py.File(partial, "r") as f:
+        done = int(f.attrs["chunks_done"])
+    res = plot(partial)
     assert res.returncode == 0, res.stderr
     for kind in FILE_FIGURES:
         assert_real_png(os.path.join(tmp_path, f"run.partial-{kind}.png"), kind)
-    run = plotmod.load(str(path))
-    assert run.partial and "PARTIAL: 60 of 100 chunks done" in run.caption()
-    assert plotmod.running_estimate(run)[0][-1] == 60 * 10**5
+    run_ = plotmod.load(partial)
+    assert run_.partial and f"PARTIAL: {done} of 100 chunks done" in run_.caption()
+    assert plotmod.running_estimate(run_)[0][-1] == done * 10**7
 
 
-def test_partial_file_in_a_sweep_is_skipped(sweep_copy):
+def test_partial_file_in_a_sweep_is_skipped(sweep_copy, tmp_path):
     name = "strong-balanced-2r-2.h5"
-    os.rename(sweep_copy / name, sweep_copy / "orig.h5")
-    to_schema2(sweep_copy / "orig.h5", sweep_copy / name, done=30)
-    os.unlink(sweep_copy / "orig.h5")
+    partial = interrupted(tmp_path / "run.h5", ranks=2)
+    with h5py.File(partial, "r") as f:
+        done = int(f.attrs["chunks_done"])
+    os.unlink(sweep_copy / name)
+    shutil.copy(partial, sweep_copy / name)
     res = plot(sweep_copy)
     assert res.returncode == 0, res.stderr
     assert res.stderr.splitlines() == [
-        f"plot: {sweep_copy / name}: skipped: partial run (30 of 100 chunks)"]
+        f"plot: {sweep_copy / name}: skipped: partial run ({done} of 100 chunks)"]
     for kind in SWEEP_FIGURES:
         assert_real_png(os.path.join(sweep_copy, f"{kind}.png"), kind)
     _, rows = plotmod.strong_scaling(runs_of(sweep_copy, "strong"))
