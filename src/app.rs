@@ -411,6 +411,9 @@ impl Session {
                     report::id_list(&outcome.stranded),
                     c.cli.grace.as_secs_f64()
                 ));
+                // The lines above reach the user through the launcher, which
+                // stops forwarding output once the abort has killed the ranks.
+                std::thread::sleep(Duration::from_millis(200));
                 cluster.abort(code);
             }
             return code;
