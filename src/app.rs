@@ -174,27 +174,15 @@ fn decide(cluster: &Cluster) -> (Verdict, Option<Controller>) {
         }
         None => {
             let claimed = match &cli.output {
-                Some(path) => output::reserve(path, cli.force).map_err(Refusal::message),
+                Some(path) => output::reserve_new(path, cli.force),
                 None => output::reserve_default(
                     Path::new(output::RESULTS_DIR),
                     job.mode.name(),
                     cluster.size() as u32,
                     UtcTime::now(),
-                    slurm.map(|job| job.tag()).as_deref(),
+                    slurm.as_ref().map(SlurmJob::tag).as_deref(),
                 ),
             };
-            let claimed = claimed.and_then(|target| match target.partial.exists() {
-                false => Ok(target),
-                true => {
-                    target.abandon();
-                    let partial = target.partial.display();
-                    Err(format!(
-                        "{partial} holds an interrupted run of {}: finish it with \
-                         `mcpi --resume {partial}` or remove it",
-                        target.path.display()
-                    ))
-                }
-            });
             (claimed, Ledger::new(job.chunks))
         }
     };

@@ -156,6 +156,22 @@ pub fn reserve(path: &Path, force: bool) -> Result<Target, Refusal> {
     }
 }
 
+/// [`reserve`] for a new run: also refuses a path whose checkpoint holds an
+/// interrupted run (`--resume` completes that one instead).
+pub fn reserve_new(path: &Path, force: bool) -> Result<Target, String> {
+    let target = reserve(path, force).map_err(Refusal::message)?;
+    if !target.partial.exists() {
+        return Ok(target);
+    }
+    target.abandon();
+    let partial = target.partial.display();
+    Err(format!(
+        "{partial} holds an interrupted run of {}: finish it with \
+         `mcpi --resume {partial}` or remove it",
+        target.path.display()
+    ))
+}
+
 /// [`reserve`] for a path whose temporary file a crashed run left behind:
 /// removes that file first. Only for a claim known to be stale.
 pub fn take_over(path: &Path, force: bool) -> Result<Target, Refusal> {
@@ -384,5 +400,17 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), "final");
         assert!(!target.partial.exists() && !target.temp.exists());
         assert!(!target.partial_temp.exists());
+    }
+
+    #[test]
+    fn a_new_run_is_refused_where_an_interrupted_one_waits() {
+        let dir = scratch("new");
+        let path = dir.join("r.h5");
+        fs::write(dir.join("r.partial.h5"), "interrupted").unwrap();
+        let err = reserve_new(&path, true).unwrap_err();
+        assert!(err.contains("holds an interrupted run"), "{err}");
+        assert!(!dir.join(".r.h5.tmp").exists(), "the claim is given up");
+        fs::remove_file(dir.join("r.partial.h5")).unwrap();
+        assert!(reserve_new(&path, false).is_ok());
     }
 }
