@@ -40,6 +40,16 @@ struct Controller {
     /// The chunks done so far, with the earlier sessions.
     ledger: Ledger,
     started_utc: UtcTime,
+    /// The Slurm job the run is part of, as its environment says.
+    slurm: Option<SlurmJob>,
+}
+
+impl Controller {
+    /// Writes `record` as the checkpoint: into its temporary file, then in
+    /// place of the previous one.
+    fn save(&self, record: &RunRecord) -> Result<(), String> {
+        h5::write(record, &self.output.partial_temp).and_then(|()| self.output.checkpoint())
+    }
 }
 
 /// Who this process is and what it runs on (gathered on rank 0 at the start).
@@ -202,6 +212,7 @@ fn decide(cluster: &Cluster) -> (Verdict, Option<Controller>) {
             console,
             ledger,
             started_utc: UtcTime::now(),
+            slurm,
         }),
     )
 }
@@ -349,9 +360,7 @@ impl Session {
     /// Saves `record` as the checkpoint; a failure is reported once and the
     /// run goes on (the final write may still succeed).
     fn checkpoint(&mut self, record: &RunRecord) {
-        let saved = h5::write(record, &self.c.output.partial_temp)
-            .and_then(|()| self.c.output.checkpoint());
-        if let Err(e) = saved {
+        if let Err(e) = self.c.save(record) {
             if !std::mem::replace(&mut self.checkpoint_failed, true) {
                 report::warning(&format!("checkpoint not saved: {e}"));
             }
@@ -376,8 +385,7 @@ impl Session {
                 .or_else(signals::caught)
                 .expect("stopped by a signal");
             let code = signals::exit_status(signal);
-            let saved =
-                h5::write(&record, &c.output.partial_temp).and_then(|()| c.output.checkpoint());
+            let saved = c.save(&record);
             c.output.abandon();
             match saved {
                 Ok(()) => report::notice(&format!(
@@ -527,7 +535,7 @@ impl Session {
             created_utc: UtcTime::now().iso8601(),
             command: report::command_line(std::env::args_os()),
             mpi_library: self.mpi_library.clone(),
-            slurm: SlurmJob::from_env(),
+            slurm: self.c.slurm.clone(),
         };
         let mut engines = ledger.engines.clone();
         engines.extend(engines_now);
