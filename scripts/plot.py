@@ -500,15 +500,21 @@ def _oversubscribed(ax, cores, xmax):
                    label=f"ranks > {cores} cores")
 
 
-def figure_strong(sweep):
-    runs = sweep.of("strong")
-    baseline, rows = strong_scaling(runs)
-    fig = _figure("strong-scaling")
-    ax_s, ax_e = fig.subplots(1, 2)
+def _scaling_figure(sweep, kind, analyse):
+    """A two-panel scaling figure for the sweep's `kind` runs, analysed by `analyse`,
+    with the oversubscribed engine counts shaded: (baseline, rows, fig, axes, xmax)."""
+    baseline, rows = analyse(sweep.of(kind))
+    fig = _figure(f"{kind}-scaling")
+    axes = fig.subplots(1, 2)
     xmax = max(r["engines"] for r in rows)
     cores = int(sweep.meta.get("cores", 0) or 0)
-    for ax in (ax_s, ax_e):
+    for ax in axes:
         _oversubscribed(ax, cores, xmax)
+    return baseline, rows, fig, axes, xmax
+
+
+def figure_strong(sweep):
+    baseline, rows, fig, (ax_s, ax_e), xmax = _scaling_figure(sweep, "strong", strong_scaling)
     xs = list(range(1, xmax + 1))
     ax_s.plot(xs, xs, color="0.4", linestyle="--", label="ideal (speedup = engines)")
     ax_e.axhline(100, color="0.4", linestyle="--", label="ideal (100%)")
@@ -537,7 +543,7 @@ def figure_strong(sweep):
     ax_e.set_ylabel("parallel efficiency = speedup / engines (%)")
     ax_s.set_title("Strong scaling: speedup", loc="left")
     ax_e.set_title("Strong scaling: parallel efficiency", loc="left")
-    _engine_axes((ax_s, ax_e), xs, xmax)
+    _engine_axes((ax_s, ax_e), xmax)
     fig.suptitle("mcpi strong scaling: the same job on more engines "
                  "(markers: median over repeats, bars: min\u2013max)")
     _caption(fig, sweep.caption("strong"))
@@ -545,14 +551,7 @@ def figure_strong(sweep):
 
 
 def figure_weak(sweep):
-    runs = sweep.of("weak")
-    baseline, rows = weak_scaling(runs)
-    fig = _figure("weak-scaling")
-    ax_t, ax_e = fig.subplots(1, 2)
-    xmax = max(r["engines"] for r in rows)
-    cores = int(sweep.meta.get("cores", 0) or 0)
-    for ax in (ax_t, ax_e):
-        _oversubscribed(ax, cores, xmax)
+    baseline, rows, fig, (ax_t, ax_e), xmax = _scaling_figure(sweep, "weak", weak_scaling)
     if baseline is not None:
         ax_t.axhline(baseline, color="0.4", linestyle="--",
                      label=f"ideal: constant = median 1-rank elapsed ({baseline:.4g} s)")
@@ -582,19 +581,18 @@ def figure_weak(sweep):
     ax_e.set_ylabel("weak efficiency T\u2081 / T(N) (%)")
     ax_t.set_title("Weak scaling: elapsed time at fixed work per engine", loc="left")
     ax_e.set_title("Weak scaling: efficiency", loc="left")
-    xs = list(range(1, xmax + 1))
-    _engine_axes((ax_t, ax_e), xs, xmax)
+    _engine_axes((ax_t, ax_e), xmax)
     fig.suptitle("mcpi weak scaling: work grows with the engines "
                  "(markers: median over repeats, bars: min\u2013max)")
     _caption(fig, sweep.caption("weak"))
     return fig
 
 
-def _engine_axes(axes, xs, xmax):
-    """Engines on x (ticks `xs`), values from 0 on y, a grid and a legend."""
+def _engine_axes(axes, xmax):
+    """Engines 1..xmax on x, values from 0 on y, a grid and a legend."""
     for ax in axes:
         ax.set_xlabel("engines (MPI ranks \u2212 1; a 1-rank run counts as 1)")
-        ax.set_xticks(xs)
+        ax.set_xticks(range(1, xmax + 1))
         ax.set_xlim(0.5, xmax + 0.5)
         ax.set_ylim(bottom=0)
         ax.grid(color="0.9")
