@@ -1,4 +1,4 @@
-//! "What happens when…": one test per row of the README's fault table (input
+//! "What happens when…": one test per row of the fault table in docs/faults.md (input
 //! and output faults). A refusal must give one `mcpi: error:` line from rank 0
 //! only, a non-zero status, nothing on stdout, no hang (every run is bounded
 //! by `common::TIMEOUT`), and leave the directory byte-identical: no file

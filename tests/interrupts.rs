@@ -1,6 +1,6 @@
 //! Nothing lost: runs stopped by signals, killed ranks and crashes, and
 //! `mcpi --resume` finishing them with the very same inside count. Each test
-//! is a row of the README's "What happens when…" table.
+//! is a row of the "What happens when…" table in docs/faults.md.
 //!
 //! The runs use the scalar kernel (the fastest one in a debug build) on 1e8
 //! points in 100 chunks, about a second of work, and are stopped once their

@@ -6,8 +6,8 @@ mod common;
 use common::{mcpi_in, scratch};
 use hdf5::types::VarLenUnicode;
 use mcpi::kernel::Kernel;
-use mcpi::plan::ChunkPlan;
-use mcpi::record::{ChunkRow, EngineRow};
+use mcpi::run::plan::ChunkPlan;
+use mcpi::store::h5::{H5Chunk as ChunkRow, H5Engine as EngineRow};
 use serde_json::Value;
 use std::path::Path;
 

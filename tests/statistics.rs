@@ -11,7 +11,7 @@
 //!   1–4, between adjacent seeds, and between lanes of one chunk at lane
 //!   distances 1–8 are all within the bound `z·/√pairs`;
 //! * **no lane overlap**: the 16 PCG increments of every chunk are distinct
-//!   (the argument in `src/rng.rs`), and lanes never meet a state of another.
+//!   (the argument in `src/kernel/rng.rs`), and lanes never meet a state of another.
 //!
 //! Each family is tested at α = 0.001 (correlations with a Bonferroni split),
 //! so if the seeds were drawn at random each run, a correct generator would
@@ -25,10 +25,10 @@
 //! matches bit for bit (`tests/kernel_props.rs`) and which is the fastest in
 //! the unoptimised build `cargo test` makes.
 
+use mcpi::kernel::rng::{self, LANES};
 use mcpi::kernel::scalar;
-use mcpi::plan::MAX_CHUNKS;
-use mcpi::rng::{self, LANES};
-use mcpi::stats::Estimate;
+use mcpi::record::stats::Estimate;
+use mcpi::run::plan::MAX_CHUNKS;
 use rand::Rng;
 use rand_pcg::Pcg32;
 use std::f64::consts::{PI, SQRT_2};
@@ -416,7 +416,7 @@ fn counts_of_neighbouring_chunks_seeds_and_lanes_are_uncorrelated() {
 
 #[test]
 fn the_lanes_of_a_chunk_have_distinct_increments_and_never_meet() {
-    // Distinct increments: no overlap at any length (see src/rng.rs).
+    // Distinct increments: no overlap at any length (see src/kernel/rng.rs).
     let mut increments = Vec::new();
     for seed in seeds() {
         for chunk in (0..256).chain(MAX_CHUNKS - 256..MAX_CHUNKS) {

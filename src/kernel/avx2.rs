@@ -10,7 +10,7 @@
 //! points) are counted with `movmskpd` + `popcnt`; the tail round is masked.
 
 use super::lanes::{Lanes, MUL, MUL2};
-use crate::rng::LANES;
+use super::rng::LANES;
 use std::arch::x86_64::*;
 
 /// Registers per chunk.

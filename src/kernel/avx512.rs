@@ -18,7 +18,7 @@
 //! any CPU.
 
 use super::lanes::{Lanes, MUL, MUL2};
-use crate::rng::LANES;
+use super::rng::LANES;
 use std::arch::x86_64::*;
 
 /// Whether this CPU can run the kernel.

@@ -1,11 +1,11 @@
 //! The raw PCG32 lane state shared by the vector kernels.
 //!
 //! `rand_pcg::Pcg32` keeps its `(state, increment)` private, so the SIMD paths
-//! rebuild them from [`crate::rng::lane_seed`] exactly as `Pcg32::new` does
+//! rebuild them from [`super::rng::lane_seed`] exactly as `Pcg32::new` does
 //! (`increment = (stream << 1) | 1`, `state += increment`, one LCG step). The
 //! tests below pin this against `Pcg32` itself.
 
-use crate::rng::{lane_seed, LANES};
+use super::rng::{lane_seed, LANES};
 
 /// The PCG32 (64-bit LCG) multiplier `A`.
 pub const MUL: u64 = 6_364_136_223_846_793_005;
@@ -25,7 +25,7 @@ pub struct Lanes {
 
 impl Lanes {
     /// The lanes of chunk `chunk` for `seed`, identical to
-    /// [`crate::rng::chunk_lanes`].
+    /// [`super::rng::chunk_lanes`].
     #[inline]
     pub fn new(seed: u64, chunk: u64) -> Lanes {
         let mut lanes = Lanes {
@@ -55,7 +55,7 @@ pub fn xsh_rr(s: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::chunk_lanes;
+    use crate::kernel::rng::chunk_lanes;
     use rand::Rng;
 
     #[test]

@@ -1,5 +1,5 @@
 //! The sampling kernel: counts the points of one chunk that fall inside the
-//! quarter circle, following the `pcg32x16-v1` contract of [`crate::rng`].
+//! quarter circle, following the `pcg32x16-v1` contract of [`rng`].
 //!
 //! [`scalar`] is the readable reference every other path must match exactly.
 //! The other paths step all 16 lanes together and are bit-identical to it:
@@ -12,6 +12,7 @@
 
 mod lanes;
 pub mod portable;
+pub mod rng;
 pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]

@@ -12,7 +12,7 @@
 //! depends on random values.
 
 use super::lanes::{xsh_rr, Lanes, MUL, MUL2};
-use crate::rng::LANES;
+use super::rng::LANES;
 
 /// Lanes advanced together: two independent chains already fill the core,
 /// and keep every value of the loop in registers (four was no faster).

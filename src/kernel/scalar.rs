@@ -1,6 +1,6 @@
 //! The scalar reference kernel: one `rand_pcg::Pcg32` draw at a time.
 
-use crate::rng::{chunk_lanes, inside, LANES};
+use super::rng::{chunk_lanes, inside, LANES};
 use rand::Rng;
 
 /// Number of inside points among the `len` points of chunk `chunk`.

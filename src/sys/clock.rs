@@ -1,20 +1,22 @@
-//! Clocks: UTC timestamps for file names and metadata, and process CPU time.
+//! Clocks: UTC timestamps for file names and metadata, process and thread
+//! CPU time, and the wall clock the run loops wait on.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use crate::run::pace::{self, Pause};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A UTC calendar time, to the second.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UtcTime {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    pub second: u32,
+pub(crate) struct UtcTime {
+    pub(crate) year: i64,
+    pub(crate) month: u32,
+    pub(crate) day: u32,
+    pub(crate) hour: u32,
+    pub(crate) minute: u32,
+    pub(crate) second: u32,
 }
 
 impl UtcTime {
-    pub fn now() -> UtcTime {
+    pub(crate) fn now() -> UtcTime {
         let since = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
@@ -22,7 +24,7 @@ impl UtcTime {
     }
 
     /// Calendar time of a Unix timestamp (Hinnant's `civil_from_days`).
-    pub fn from_unix(secs: i64) -> UtcTime {
+    pub(crate) fn from_unix(secs: i64) -> UtcTime {
         let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
         let z = days + 719_468;
         let era = z.div_euclid(146_097);
@@ -44,7 +46,7 @@ impl UtcTime {
     }
 
     /// `yyyymmddThhmmssZ`, for file names.
-    pub fn compact(&self) -> String {
+    pub(crate) fn compact(&self) -> String {
         format!(
             "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
             self.year, self.month, self.day, self.hour, self.minute, self.second
@@ -52,7 +54,7 @@ impl UtcTime {
     }
 
     /// ISO 8601, `yyyy-mm-ddThh:mm:ssZ`.
-    pub fn iso8601(&self) -> String {
+    pub(crate) fn iso8601(&self) -> String {
         format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
             self.year, self.month, self.day, self.hour, self.minute, self.second
@@ -60,14 +62,41 @@ impl UtcTime {
     }
 }
 
+/// The real clock: time since it was made, and real pauses.
+pub(crate) struct WallClock {
+    origin: Instant,
+}
+
+impl WallClock {
+    pub(crate) fn new() -> WallClock {
+        WallClock {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl crate::run::transport::Clock for WallClock {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn cpu(&self) -> Duration {
+        process_cpu_time()
+    }
+
+    fn pause(&mut self, pause: Pause) {
+        pace::wait(pause)
+    }
+}
+
 /// CPU time (user + system) consumed so far by this whole process, including
 /// any progress threads the MPI library runs.
-pub fn process_cpu_time() -> Duration {
+pub(crate) fn process_cpu_time() -> Duration {
     cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
 /// CPU time consumed so far by the calling thread.
-pub fn thread_cpu_time() -> Duration {
+pub(crate) fn thread_cpu_time() -> Duration {
     cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 

@@ -9,61 +9,61 @@ use serde::Serialize;
 
 /// What Slurm says about the job and step mcpi runs in.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct SlurmJob {
+pub(crate) struct SlurmJob {
     /// `SLURM_JOB_ID`: every job has one, array tasks included.
     #[serde(rename = "slurm_job_id")]
-    pub job_id: String,
+    pub(crate) job_id: String,
     /// `SLURM_ARRAY_JOB_ID`: the array's id, shared by its tasks.
     #[serde(rename = "slurm_array_job_id", skip_serializing_if = "Option::is_none")]
-    pub array_job_id: Option<String>,
+    pub(crate) array_job_id: Option<String>,
     /// `SLURM_ARRAY_TASK_ID`: this task's array index.
     #[serde(
         rename = "slurm_array_task_id",
         skip_serializing_if = "Option::is_none"
     )]
-    pub array_task_id: Option<String>,
+    pub(crate) array_task_id: Option<String>,
     /// `SLURM_STEP_ID`: the job step (`srun` or `mpirun`'s own `srun`); absent in the batch shell.
     #[serde(rename = "slurm_step_id", skip_serializing_if = "Option::is_none")]
-    pub step_id: Option<String>,
+    pub(crate) step_id: Option<String>,
     /// `SLURM_JOB_NAME`.
     #[serde(rename = "slurm_job_name", skip_serializing_if = "Option::is_none")]
-    pub job_name: Option<String>,
+    pub(crate) job_name: Option<String>,
     /// `SLURM_CLUSTER_NAME`.
     #[serde(rename = "slurm_cluster", skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<String>,
+    pub(crate) cluster: Option<String>,
     /// `SLURM_JOB_PARTITION`.
     #[serde(rename = "slurm_partition", skip_serializing_if = "Option::is_none")]
-    pub partition: Option<String>,
+    pub(crate) partition: Option<String>,
     /// `SLURM_JOB_NODELIST`, compressed as Slurm writes it (`node[01-04]`).
     #[serde(rename = "slurm_nodelist", skip_serializing_if = "Option::is_none")]
-    pub nodelist: Option<String>,
+    pub(crate) nodelist: Option<String>,
     /// `SLURM_JOB_NUM_NODES`.
     #[serde(rename = "slurm_nodes", skip_serializing_if = "Option::is_none")]
-    pub nodes: Option<u32>,
+    pub(crate) nodes: Option<u32>,
     /// `SLURM_NTASKS`: the tasks asked for (the job's `--ntasks`, or the step's `srun -n`).
     #[serde(rename = "slurm_ntasks", skip_serializing_if = "Option::is_none")]
-    pub ntasks: Option<u32>,
+    pub(crate) ntasks: Option<u32>,
     /// `SLURM_STEP_NUM_TASKS`: the processes `srun` started in this step.
     #[serde(rename = "slurm_step_tasks", skip_serializing_if = "Option::is_none")]
-    pub step_tasks: Option<u32>,
+    pub(crate) step_tasks: Option<u32>,
     /// `SLURM_CPUS_PER_TASK`, when `--cpus-per-task` was given.
     #[serde(
         rename = "slurm_cpus_per_task",
         skip_serializing_if = "Option::is_none"
     )]
-    pub cpus_per_task: Option<u32>,
+    pub(crate) cpus_per_task: Option<u32>,
 }
 
 impl SlurmJob {
     /// The job of this process, if it runs under Slurm.
-    pub fn from_env() -> Option<SlurmJob> {
+    pub(crate) fn from_env() -> Option<SlurmJob> {
         SlurmJob::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// The job described by `get` (a variable's value, `None` when unset);
     /// `None` without a `SLURM_JOB_ID`. Empty values count as unset, and
     /// counts that are not numbers are left out.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Option<SlurmJob> {
+    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Option<SlurmJob> {
         let text = |name: &str| {
             get(name)
                 .map(|v| v.trim().to_string())
@@ -89,7 +89,7 @@ impl SlurmJob {
     /// An error when `srun` started several processes but MPI sees this one
     /// alone: the MPI library and srun's `--mpi` plugin do not talk, so every
     /// task would run the whole job by itself as "rank 0 of 1".
-    pub fn check_launch(&self, mpi_ranks: usize) -> Result<(), String> {
+    pub(crate) fn check_launch(&self, mpi_ranks: usize) -> Result<(), String> {
         match self.step_tasks {
             Some(tasks) if tasks > 1 && mpi_ranks == 1 => Err(format!(
                 "srun started {tasks} tasks but MPI sees 1 rank: each would run alone. \
@@ -102,7 +102,7 @@ impl SlurmJob {
 
     /// The job as it appears in file names: `<array job>_<task>` for an array
     /// task (as Slurm's `%A_%a`), else the job id.
-    pub fn tag(&self) -> String {
+    pub(crate) fn tag(&self) -> String {
         match (&self.array_job_id, &self.array_task_id) {
             (Some(array), Some(task)) => format!("{array}_{task}"),
             _ => self.job_id.clone(),

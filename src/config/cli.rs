@@ -1,20 +1,20 @@
-//! The command line: options, `--help`, and their validation into a [`Job`].
+//! The command line: options and `--help`. What they mean is decided in
+//! [`super::job`] (for every rank) and [`super::settings`] (for rank 0).
 
-use crate::count::parse_count;
-use crate::plan::ChunkPlan;
-use crate::schedule::DEFAULT_WINDOW;
+use super::count::parse_count;
+use super::job::Mode;
+use crate::run::dispatch::DEFAULT_WINDOW;
 use clap::{Parser, ValueEnum};
-use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Points when `--samples` is not given.
-pub const DEFAULT_SAMPLES: u64 = 100_000_000;
+pub(crate) const DEFAULT_SAMPLES: u64 = 100_000_000;
 /// Chunks when `--chunks` is not given.
-pub const DEFAULT_CHUNKS: u64 = 100;
+pub(crate) const DEFAULT_CHUNKS: u64 = 100;
 
 /// The seed used when `--seed` is not given.
-pub const DEFAULT_SEED: u64 = 20_260_101;
+pub(crate) const DEFAULT_SEED: u64 = 20_260_101;
 
 const AFTER_HELP: &str = "\
 Roles:
@@ -63,77 +63,77 @@ Examples:
     after_help = AFTER_HELP,
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// How chunks reach the engines: 'balanced' hands the next chunk to
     /// whichever engine is free (load-balanced view); 'direct' gives each
     /// engine a fixed contiguous share (direct view).
     #[arg(long, value_enum, default_value_t = Mode::Balanced)]
-    pub mode: Mode,
+    pub(crate) mode: Mode,
 
     /// Total number of random points: 100000000, 1e8, 2.5e9, 100M, 1G,
     /// 1_000_000 [default: 1e8]
     #[arg(long, short = 'n', value_name = "N", value_parser = parse_count, allow_hyphen_values = true)]
-    pub samples: Option<u64>,
+    pub(crate) samples: Option<u64>,
 
     /// Number of chunks the points are split into, exactly (the first N mod K
     /// chunks get one point more) [default: 100]
     #[arg(long, short = 'k', value_name = "K", value_parser = parse_count, allow_hyphen_values = true)]
-    pub chunks: Option<u64>,
+    pub(crate) chunks: Option<u64>,
 
     /// Seed of all random streams (any u64) [default: 20260101]
     #[arg(long, short = 's', value_name = "S", value_parser = parse_seed, allow_hyphen_values = true)]
-    pub seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
 
     /// Engines that work, in Python index syntax over engine ids: ':-1', '1:',
     /// '::2', '0,2', '3' [default: all]
     #[arg(long, short = 't', value_name = "SLICE", allow_hyphen_values = true)]
-    pub targets: Option<String>,
+    pub(crate) targets: Option<String>,
 
     /// Results file [default: results/mcpi-<mode>-<N>r-<UTC time>[-j<SLURM_JOB_ID>].h5]
     #[arg(long, short = 'o', value_name = "PATH")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
 
     /// Overwrite --output if it exists (otherwise an existing file is never touched).
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
 
     /// Print the summary as one JSON object on stdout (other lines go to stderr).
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 
     /// Print nothing but errors (and the JSON object with --json).
     #[arg(long, short = 'q')]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 
     /// Live progress on stderr: 'auto' draws a bar on a
     /// terminal and plain lines otherwise; 'always' draws the bar even when
     /// stderr is a pipe (as under mpirun); 'never' shows nothing.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    pub(crate) progress: ProgressMode,
 
     /// Balanced mode: chunks in flight per engine, 1 to 64 (one computing, the rest
     /// queued so the engine never waits for the controller).
     #[arg(long, value_name = "W", default_value_t = DEFAULT_WINDOW as u32,
           value_parser = parse_window, allow_hyphen_values = true)]
-    pub window: u32,
+    pub(crate) window: u32,
 
     /// Continue the interrupted run saved in FILE (a `.partial.h5`
     /// checkpoint): compute only its missing chunks, with any mode and number
     /// of ranks, and complete it into the results file it was heading for.
     /// --samples, --chunks and --seed come from the file.
     #[arg(long, value_name = "FILE", conflicts_with = "output")]
-    pub resume: Option<PathBuf>,
+    pub(crate) resume: Option<PathBuf>,
 
     /// Save the completed chunks to `<output>.partial.h5` at most SECS after
     /// they come in (and when a signal stops the run); 0 saves after every
     /// chunk.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
-    pub checkpoint_every: Duration,
+    pub(crate) checkpoint_every: Duration,
 
     /// After SIGINT, SIGTERM or SIGUSR1: how long to wait for the chunks being
     /// computed before saving without them.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
-    pub grace: Duration,
+    pub(crate) grace: Duration,
 }
 
 /// Seconds as a plain non-negative number: `10`, `0.5`.
@@ -147,7 +147,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 /// Most chunks an engine may hold in balanced mode.
-pub const MAX_WINDOW: u32 = 64;
+pub(crate) const MAX_WINDOW: u32 = 64;
 
 /// `--seed`: any u64, in decimal digits.
 fn parse_seed(text: &str) -> Result<u64, String> {
@@ -179,102 +179,20 @@ fn whole_number(text: &str, what: &str) -> Result<u128, String> {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-pub enum Mode {
-    Balanced,
-    Direct,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Balanced => "balanced",
-            Mode::Direct => "direct",
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ProgressMode {
+pub(crate) enum ProgressMode {
     Auto,
     Always,
     Never,
 }
 
-/// What every rank needs to know to take part, as agreed on rank 0.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Job {
-    pub mode: Mode,
-    pub samples: u64,
-    pub chunks: u64,
-    pub seed: u64,
-    /// Engine ids that work, ascending.
-    pub targets: Vec<u32>,
-    pub window: u32,
-    /// `MCPI_KERNEL` as validated on rank 0, for every engine to honour.
-    pub kernel: Option<String>,
-    /// The chunks this session computes, as ascending `[start, end)` ranges.
-    pub todo: Vec<[u64; 2]>,
-}
-
-impl Job {
-    pub fn plan(&self) -> ChunkPlan {
-        ChunkPlan {
-            samples: self.samples,
-            chunks: self.chunks,
-        }
-    }
-
-    /// The chunks this session computes, ascending.
-    pub fn todo(&self) -> Vec<u64> {
-        self.todo.iter().flat_map(|&[a, b]| a..b).collect()
-    }
-
-    /// Sets the chunks to compute from an ascending list of chunk ids.
-    pub fn set_todo(&mut self, chunks: &[u64]) {
-        self.todo.clear();
-        for &c in chunks {
-            match self.todo.last_mut() {
-                Some(range) if range[1] == c => range[1] = c + 1,
-                _ => self.todo.push([c, c + 1]),
-            }
-        }
-    }
-}
-
-impl Cli {
-    /// Validates the options that need no file system, for `engines` engines.
-    /// The job computes every chunk.
-    pub fn job(&self, engines: usize, kernel: Option<String>) -> Result<Job, String> {
-        let samples = self.samples.unwrap_or(DEFAULT_SAMPLES);
-        let chunks = self.chunks.unwrap_or(DEFAULT_CHUNKS);
-        ChunkPlan::new(samples, chunks)?;
-        let targets = match &self.targets {
-            None => (0..engines as u32).collect(),
-            Some(spec) => crate::targets::select(spec, engines)?
-                .into_iter()
-                .map(|id| id as u32)
-                .collect(),
-        };
-        Ok(Job {
-            mode: self.mode,
-            samples,
-            chunks,
-            seed: self.seed.unwrap_or(DEFAULT_SEED),
-            targets,
-            window: self.window,
-            kernel,
-            todo: vec![[0, chunks]],
-        })
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::config::Job;
     use clap::CommandFactory;
 
-    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+    pub(crate) fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("mcpi").chain(args.iter().copied()))
     }
 
@@ -284,52 +202,12 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_the_tutorials() {
-        let job = parse(&[]).unwrap().job(3, None).unwrap();
-        assert_eq!(job.mode, Mode::Balanced);
-        assert_eq!((job.samples, job.chunks), (100_000_000, 100));
-        assert_eq!(job.seed, DEFAULT_SEED);
-        assert_eq!(job.targets, [0, 1, 2]);
-        assert_eq!(job.window, DEFAULT_WINDOW as u32);
-        assert_eq!(job.todo(), (0..100).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn the_chunks_to_do_travel_as_ranges() {
-        let mut job = parse(&[]).unwrap().job(1, None).unwrap();
-        job.set_todo(&[0, 1, 2, 5, 7, 8]);
-        assert_eq!(job.todo, [[0, 3], [5, 6], [7, 9]]);
-        assert_eq!(job.todo(), [0, 1, 2, 5, 7, 8]);
-        job.set_todo(&[]);
-        assert!(job.todo().is_empty());
-    }
-
-    #[test]
     fn seconds_are_plain_non_negative_numbers() {
         assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_seconds("0"), Ok(Duration::ZERO));
         for bad in ["-1", "nan", "inf", "1e30", "", "10s"] {
             assert!(parse_seconds(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn options_reach_the_job() {
-        let cli = parse(&[
-            "--mode",
-            "direct",
-            "-n",
-            "2.5e9",
-            "--chunks",
-            "1k",
-            "--targets",
-            ":-1",
-        ]);
-        let job = cli.unwrap().job(4, Some("scalar".into())).unwrap();
-        assert_eq!(job.mode, Mode::Direct);
-        assert_eq!((job.samples, job.chunks), (2_500_000_000, 1000));
-        assert_eq!(job.targets, [0, 1, 2]);
-        assert_eq!(job.kernel.as_deref(), Some("scalar"));
     }
 
     #[test]
@@ -367,11 +245,11 @@ mod tests {
         let cli = parse(&["--seed", "18446744073709551615", "--window", "+64"]).unwrap();
         assert_eq!((cli.seed, cli.window), (Some(u64::MAX), MAX_WINDOW));
         let cli = parse(&["--samples", "10", "--chunks", "11"]).unwrap();
-        assert!(cli
-            .job(3, None)
+        assert!(Job::from_cli(&cli, 3, None)
             .unwrap_err()
             .contains("more than --samples"));
         let cli = parse(&["--targets", ":-1"]).unwrap();
-        assert!(cli.job(1, None).unwrap_err().contains("selects no engine"));
+        let err = Job::from_cli(&cli, 1, None).unwrap_err();
+        assert!(err.contains("selects no engine"));
     }
 }

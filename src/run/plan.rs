@@ -1,5 +1,6 @@
 //! The chunk plan: how the samples are cut into chunks, and how chunks are
-//! shared among engines in direct mode.
+//! shared among engines in direct mode (like `DirectView.map`: contiguous
+//! blocks, [`part_range`]).
 //!
 //! Splits are exact: `total` items into `parts` parts gives every part
 //! `total / parts` items and the first `total % parts` parts one more, so no
@@ -8,13 +9,13 @@
 use std::ops::Range;
 
 /// The size of part `index` when `total` items are split into `parts` parts.
-pub fn part_len(total: u64, parts: u64, index: u64) -> u64 {
+pub(crate) fn part_len(total: u64, parts: u64, index: u64) -> u64 {
     debug_assert!(index < parts);
     total / parts + u64::from(index < total % parts)
 }
 
 /// The half-open range of items that part `index` gets (parts are contiguous).
-pub fn part_range(total: u64, parts: u64, index: u64) -> Range<u64> {
+pub(crate) fn part_range(total: u64, parts: u64, index: u64) -> Range<u64> {
     let base = total / parts;
     let extra = total % parts;
     let start = index * base + index.min(extra);
@@ -53,12 +54,6 @@ impl ChunkPlan {
     pub fn chunk_len(&self, chunk: u64) -> u64 {
         part_len(self.samples, self.chunks, chunk)
     }
-
-    /// Direct mode's static share: the contiguous block of chunks that the
-    /// `index`-th of `workers` targeted engines computes (like `DirectView.map`).
-    pub fn share(&self, workers: u64, index: u64) -> Range<u64> {
-        part_range(self.chunks, workers, index)
-    }
 }
 
 #[cfg(test)]
@@ -86,12 +81,10 @@ mod tests {
 
     #[test]
     fn shares_tile_the_chunks_in_order() {
-        let plan = ChunkPlan::new(1000, 10).unwrap();
-        let shares: Vec<_> = (0..3).map(|i| plan.share(3, i)).collect();
+        let shares: Vec<_> = (0..3).map(|i| part_range(10, 3, i)).collect();
         assert_eq!(shares, [0..4, 4..7, 7..10]);
         // More engines than chunks: the last ones get nothing.
-        let plan = ChunkPlan::new(1000, 2).unwrap();
-        let shares: Vec<_> = (0..3).map(|i| plan.share(3, i)).collect();
+        let shares: Vec<_> = (0..3).map(|i| part_range(2, 3, i)).collect();
         assert_eq!(shares, [0..1, 1..2, 2..2]);
     }
 

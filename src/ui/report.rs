@@ -1,23 +1,20 @@
-//! What a person sees: the `[stdout:k]` lines, live progress and the summary.
+//! What a person sees: the `[stdout:k]` lines, the summary, and the error,
+//! warning and notice lines on stderr.
 
-use crate::cli::ProgressMode;
 use crate::record::{EngineRow, RunRecord};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::io::Write;
 use std::sync::OnceLock;
-use std::time::Instant;
 
 /// Where informational lines go: stdout, or stderr when stdout carries JSON.
 #[derive(Clone, Copy, Debug)]
-pub struct Console {
-    pub json: bool,
-    pub quiet: bool,
+pub(crate) struct Console {
+    pub(crate) json: bool,
+    pub(crate) quiet: bool,
 }
 
 impl Console {
-    pub fn info(&self, text: &str) {
+    pub(crate) fn info(&self, text: &str) {
         match (self.quiet, self.json) {
             (true, _) => {}
             (false, true) => {
@@ -28,7 +25,7 @@ impl Console {
     }
 
     /// The `--json` object, always on stdout.
-    pub fn json(&self, text: &str) {
+    pub(crate) fn json(&self, text: &str) {
         print_to_stdout(text);
     }
 }
@@ -38,7 +35,7 @@ impl Console {
 static STDOUT_FAILURE: OnceLock<String> = OnceLock::new();
 
 /// Why a line meant for stdout was lost, if one was.
-pub fn stdout_failure() -> Option<&'static str> {
+pub(crate) fn stdout_failure() -> Option<&'static str> {
     STDOUT_FAILURE.get().map(String::as_str)
 }
 
@@ -49,24 +46,24 @@ fn print_to_stdout(text: &str) {
 }
 
 /// Prints `mcpi: error: <message>` on stderr.
-pub fn error(message: &str) {
+pub(crate) fn error(message: &str) {
     let _ = print_to(&mut std::io::stderr(), &format!("mcpi: error: {message}"));
 }
 
 /// Prints `mcpi: warning: <message>` on stderr.
-pub fn warning(message: &str) {
+pub(crate) fn warning(message: &str) {
     let _ = print_to(&mut std::io::stderr(), &format!("mcpi: warning: {message}"));
 }
 
 /// Prints `mcpi: <message>` on stderr, even with `--quiet`: how a run that
 /// was stopped ended.
-pub fn notice(message: &str) {
+pub(crate) fn notice(message: &str) {
     let _ = print_to(&mut std::io::stderr(), &format!("mcpi: {message}"));
 }
 
 /// clap's multi-line error text as one line: the message and any value list,
 /// without usage, tips and the pointer to `--help` (added back briefly).
-pub fn one_line(rendered: &str) -> String {
+pub(crate) fn one_line(rendered: &str) -> String {
     let parts: Vec<&str> = rendered
         .lines()
         .map(str::trim)
@@ -83,7 +80,7 @@ pub fn one_line(rendered: &str) -> String {
 }
 
 /// The command line, each argument shell-quoted when it needs to be.
-pub fn command_line(args: impl Iterator<Item = std::ffi::OsString>) -> String {
+pub(crate) fn command_line(args: impl Iterator<Item = std::ffi::OsString>) -> String {
     let quote = |arg: std::ffi::OsString| {
         let arg = arg.to_string_lossy().into_owned();
         let plain = |c: char| c.is_ascii_alphanumeric() || "-_=.,:/+@%".contains(c);
@@ -99,13 +96,13 @@ pub fn command_line(args: impl Iterator<Item = std::ffi::OsString>) -> String {
 /// Prints a line, ignoring a closed pipe (`mcpi | head` must not panic).
 /// Writes one line and flushes it. Failures on stderr are ignored (there is
 /// nowhere left to report them); [`print_to_stdout`] keeps its own.
-fn print_to(stream: &mut dyn Write, text: &str) -> std::io::Result<()> {
+pub(crate) fn print_to(stream: &mut dyn Write, text: &str) -> std::io::Result<()> {
     writeln!(stream, "{text}").and_then(|()| stream.flush())
 }
 
 /// The tutorial's `%px print(os.getpid())`: one `[stdout:k] PID` line per
 /// targeted engine, in engine order.
-pub fn stdout_lines(engines: &[EngineRow], targets: &[u32]) -> String {
+pub(crate) fn stdout_lines(engines: &[EngineRow], targets: &[u32]) -> String {
     engines
         .iter()
         .filter(|e| targets.contains(&e.engine_id))
@@ -118,7 +115,7 @@ pub fn stdout_lines(engines: &[EngineRow], targets: &[u32]) -> String {
 const SHARED_CORES: f64 = 0.9;
 
 /// The human summary (ipyparallel's `AsyncResult` attributes and more).
-pub fn summary(record: &RunRecord) -> String {
+pub(crate) fn summary(record: &RunRecord) -> String {
     let s = &record.summary;
     let sigmas = if s.stderr > 0.0 {
         s.abs_error / s.stderr
@@ -217,7 +214,7 @@ pub fn summary(record: &RunRecord) -> String {
 }
 
 /// Balanced mode's first line: the engines are up.
-pub fn ready_line(engines: usize, targets: &[u32]) -> String {
+pub(crate) fn ready_line(engines: usize, targets: &[u32]) -> String {
     let plural = if engines == 1 { "" } else { "s" };
     format!(
         "ready: {engines} engine{plural}, targets {}",
@@ -226,114 +223,13 @@ pub fn ready_line(engines: usize, targets: &[u32]) -> String {
 }
 
 /// `0,1,2` for a list of ids.
-pub fn id_list(ids: &[u32]) -> String {
+pub(crate) fn id_list(ids: &[u32]) -> String {
     ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
-}
-
-/// Live progress of balanced mode on stderr.
-pub struct Progress {
-    view: View,
-    total: u64,
-    start: Instant,
-    /// Last tenth of the work a plain line was printed for.
-    last_tenth: u64,
-}
-
-enum View {
-    Hidden,
-    Bar(ProgressBar),
-    Lines,
-}
-
-impl Progress {
-    /// Progress towards `total` chunks, `done` of them done before.
-    pub fn new(mode: ProgressMode, quiet: bool, total: u64, done: u64) -> Progress {
-        let bar = |target| {
-            let bar = ProgressBar::with_draw_target(Some(total), target);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} chunks  {elapsed_precise}  eta {eta}",
-                )
-                .expect("a valid template"),
-            );
-            View::Bar(bar)
-        };
-        let view = match (quiet, mode, std::io::stderr().is_terminal()) {
-            (true, _, _) | (_, ProgressMode::Never, _) => View::Hidden,
-            (_, ProgressMode::Auto, true) => bar(ProgressDrawTarget::stderr()),
-            (_, ProgressMode::Auto, false) => View::Lines,
-            (_, ProgressMode::Always, _) => bar(ProgressDrawTarget::term_like_with_hz(
-                Box::new(console::Term::stderr()),
-                10,
-            )),
-        };
-        if let View::Bar(bar) = &view {
-            bar.set_position(done);
-        }
-        Progress {
-            view,
-            total,
-            start: Instant::now(),
-            last_tenth: tenths(done, total),
-        }
-    }
-
-    /// Measures the time shown from now on.
-    pub fn start_clock(&mut self) {
-        self.start = Instant::now();
-    }
-
-    /// `done` of the chunks are complete.
-    pub fn update(&mut self, done: u64) {
-        match &self.view {
-            View::Hidden => {}
-            View::Bar(bar) => bar.set_position(done),
-            View::Lines => {
-                let tenth = tenths(done, self.total);
-                if tenth > self.last_tenth {
-                    self.last_tenth = tenth;
-                    let line = format!(
-                        "progress {done}/{} chunks {:.2} s",
-                        self.total,
-                        self.start.elapsed().as_secs_f64()
-                    );
-                    let _ = print_to(&mut std::io::stderr(), &line);
-                }
-            }
-        }
-    }
-
-    pub fn finish(&self) {
-        if let View::Bar(bar) = &self.view {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// How many whole tenths of `total` `done` is.
-fn tenths(done: u64, total: u64) -> u64 {
-    (u128::from(done) * 10 / u128::from(total.max(1))) as u64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plain_progress_prints_at_most_every_tenth() {
-        let printed: Vec<u64> = (1..=100u64)
-            .scan(0, |last, done| {
-                let t = tenths(done, 100);
-                let new = t > *last;
-                *last = t.max(*last);
-                Some(new.then_some(done))
-            })
-            .flatten()
-            .collect();
-        assert_eq!(printed, [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
-        assert_eq!(tenths(3, 3), 10);
-        assert_eq!(tenths(1, 3), 3);
-    }
 
     #[test]
     fn clap_errors_become_one_line() {

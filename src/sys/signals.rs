@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The signals that interrupt a run, with their names.
-pub const STOPPING: [(i32, &str); 3] = [
+pub(crate) const STOPPING: [(i32, &str); 3] = [
     (libc::SIGINT, "SIGINT"),
     (libc::SIGTERM, "SIGTERM"),
     (libc::SIGUSR1, "SIGUSR1"),
@@ -43,7 +43,7 @@ fn stopping_set() -> libc::sigset_t {
 /// Also ignores SIGXFSZ, so that a write beyond the file-size limit
 /// (`ulimit -f`) fails with `EFBIG`, reported like any failed write, instead
 /// of killing the process (MPI abort noise, the temporary file left behind).
-pub fn hold() {
+pub(crate) fn hold() {
     // SAFETY: a valid, initialised set; the old mask is not needed. Ignoring
     // a signal has no preconditions.
     unsafe {
@@ -55,7 +55,7 @@ pub fn hold() {
 /// Installs the handlers, then lets held signals in. Call after `MPI_Init`:
 /// MPICH's singleton start-up (a process run without mpirun) sets its own
 /// SIGUSR1 handler, which hangs the process when SIGUSR1 arrives.
-pub fn install() {
+pub(crate) fn install() {
     // SAFETY: `record` is async-signal-safe; the sigaction struct is fully
     // initialised (zeroed, then the handler, an empty mask and SA_RESTART).
     unsafe {
@@ -71,7 +71,7 @@ pub fn install() {
 }
 
 /// The first stopping signal this process received, if any.
-pub fn caught() -> Option<i32> {
+pub(crate) fn caught() -> Option<i32> {
     match CAUGHT.load(Ordering::SeqCst) {
         0 => None,
         signal => Some(signal),
@@ -79,12 +79,25 @@ pub fn caught() -> Option<i32> {
 }
 
 /// Records `signal` as if it had been received (a relay from another rank).
-pub fn relay(signal: i32) {
+pub(crate) fn relay(signal: i32) {
     record(signal);
 }
 
+/// This process's signals, as the run loops see them.
+pub(crate) struct ProcessAlarm;
+
+impl crate::run::transport::Alarm for ProcessAlarm {
+    fn caught(&self) -> Option<i32> {
+        caught()
+    }
+
+    fn relay(&self, signal: i32) {
+        relay(signal)
+    }
+}
+
 /// "SIGTERM" for 15; "signal N" for others.
-pub fn name(signal: i32) -> String {
+pub(crate) fn name(signal: i32) -> String {
     STOPPING
         .iter()
         .find(|(s, _)| *s == signal)
@@ -92,7 +105,7 @@ pub fn name(signal: i32) -> String {
 }
 
 /// The shell's exit status for a process stopped by `signal`.
-pub fn exit_status(signal: i32) -> i32 {
+pub(crate) fn exit_status(signal: i32) -> i32 {
     128 + signal
 }
 

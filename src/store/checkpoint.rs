@@ -10,27 +10,27 @@
 //! count depends only on (seed, chunk), so the final count is bit-identical
 //! to an uninterrupted run.
 
-use crate::h5::Stored;
-use crate::plan::ChunkPlan;
+use super::h5::Stored;
+use crate::kernel::rng::RNG_NAME;
 use crate::record::{ChunkRow, EngineRow, SessionRow, SCHEMA_VERSION};
-use crate::rng::RNG_NAME;
+use crate::run::plan::ChunkPlan;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The chunks of a run computed so far, with the earlier sessions' records.
 #[derive(Debug)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     rows: Vec<Option<ChunkRow>>,
     done: u64,
     /// Engines of the earlier sessions.
-    pub engines: Vec<EngineRow>,
+    pub(crate) engines: Vec<EngineRow>,
     /// The earlier sessions.
-    pub sessions: Vec<SessionRow>,
+    pub(crate) sessions: Vec<SessionRow>,
 }
 
 impl Ledger {
     /// A run with nothing computed yet.
-    pub fn new(chunks: u64) -> Ledger {
+    pub(crate) fn new(chunks: u64) -> Ledger {
         Ledger {
             rows: vec![None; chunks as usize],
             done: 0,
@@ -40,7 +40,7 @@ impl Ledger {
     }
 
     /// The run stored in a file that [`check_resumable`] accepted.
-    pub fn resume(stored: Stored) -> Ledger {
+    pub(crate) fn resume(stored: Stored) -> Ledger {
         let mut ledger = Ledger::new(stored.chunks);
         for row in stored.rows {
             ledger.add(row);
@@ -51,20 +51,20 @@ impl Ledger {
     }
 
     /// The index of the session now running.
-    pub fn session(&self) -> u32 {
+    pub(crate) fn session(&self) -> u32 {
         self.sessions.len() as u32
     }
 
-    pub fn done(&self) -> u64 {
+    pub(crate) fn done(&self) -> u64 {
         self.done
     }
 
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.done == self.rows.len() as u64
     }
 
     /// The chunks still to compute, ascending.
-    pub fn missing(&self) -> Vec<u64> {
+    pub(crate) fn missing(&self) -> Vec<u64> {
         (0..self.rows.len() as u64)
             .filter(|&c| self.rows[c as usize].is_none())
             .collect()
@@ -75,7 +75,7 @@ impl Ledger {
     /// # Panics
     /// If the chunk is unknown or already recorded: the scheduler hands each
     /// chunk out once.
-    pub fn add(&mut self, row: ChunkRow) {
+    pub(crate) fn add(&mut self, row: ChunkRow) {
         let slot = &mut self.rows[row.chunk_id as usize];
         assert!(slot.is_none(), "chunk {} computed twice", row.chunk_id);
         *slot = Some(row);
@@ -83,22 +83,26 @@ impl Ledger {
     }
 
     /// The computed chunks, in chunk order.
-    pub fn rows(&self) -> Vec<ChunkRow> {
+    pub(crate) fn rows(&self) -> Vec<ChunkRow> {
         self.rows.iter().flatten().copied().collect()
     }
 }
 
 /// The options given with `--resume` that must agree with the file.
-#[derive(Debug, Default)]
-pub struct Requested {
-    pub samples: Option<u64>,
-    pub chunks: Option<u64>,
-    pub seed: Option<u64>,
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Requested {
+    pub(crate) samples: Option<u64>,
+    pub(crate) chunks: Option<u64>,
+    pub(crate) seed: Option<u64>,
 }
 
 /// Refuses a file that this mcpi cannot resume exactly: another schema, mcpi
 /// version or generator, options that contradict it, or rows that don't fit.
-pub fn check_resumable(path: &Path, stored: &Stored, requested: &Requested) -> Result<(), String> {
+pub(crate) fn check_resumable(
+    path: &Path,
+    stored: &Stored,
+    requested: &Requested,
+) -> Result<(), String> {
     let shown = path.display();
     let ours = env!("CARGO_PKG_VERSION");
     match stored.schema_version {
@@ -160,9 +164,9 @@ pub fn check_resumable(path: &Path, stored: &Stored, requested: &Requested) -> R
 
 /// Whether the session that wrote `sessions`' last row is certainly gone: it
 /// ran on `host` (this host) and its controller process no longer exists.
-pub fn last_session_is_gone(sessions: &[SessionRow], host: &str) -> bool {
+pub(crate) fn last_session_is_gone(sessions: &[SessionRow], host: &str) -> bool {
     sessions.last().is_some_and(|s| {
-        s.controller_host.as_str() == host && s.controller_pid != 0 && !is_running(s.controller_pid)
+        s.controller_host == host && s.controller_pid != 0 && !is_running(s.controller_pid)
     })
 }
 
@@ -189,7 +193,7 @@ fn is_running(pid: u32) -> bool {
 
 /// The checkpoint kept beside the results file `path`: `x.h5` gives
 /// `x.partial.h5`, any other name gets `.partial.h5` appended.
-pub fn partial_path(path: &Path) -> PathBuf {
+pub(crate) fn partial_path(path: &Path) -> PathBuf {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let stem = name.strip_suffix(".h5").unwrap_or(&name);
     path.with_file_name(format!("{stem}.partial.h5"))
@@ -199,7 +203,7 @@ pub fn partial_path(path: &Path) -> PathBuf {
 /// the interrupted run was writing (`output` in the file), in the directory
 /// the checkpoint is in now. `None` unless `partial` is that name's
 /// checkpoint.
-pub fn final_path(partial: &Path, output: &str) -> Option<PathBuf> {
+pub(crate) fn final_path(partial: &Path, output: &str) -> Option<PathBuf> {
     let result = partial.with_file_name(Path::new(output).file_name()?);
     (partial_path(&result) == partial).then_some(result)
 }
@@ -207,14 +211,14 @@ pub fn final_path(partial: &Path, output: &str) -> Option<PathBuf> {
 /// When to write the next checkpoint: once `every` has passed since the
 /// last one, if a chunk came in since.
 #[derive(Debug)]
-pub struct Cadence {
+pub(crate) struct Cadence {
     every: Duration,
     last: Instant,
     unsaved: bool,
 }
 
 impl Cadence {
-    pub fn new(every: Duration, now: Instant) -> Cadence {
+    pub(crate) fn new(every: Duration, now: Instant) -> Cadence {
         Cadence {
             every,
             last: now,
@@ -223,17 +227,17 @@ impl Cadence {
     }
 
     /// A chunk came in.
-    pub fn added(&mut self) {
+    pub(crate) fn added(&mut self) {
         self.unsaved = true;
     }
 
     /// Whether a checkpoint is due at `now`.
-    pub fn due(&self, now: Instant) -> bool {
+    pub(crate) fn due(&self, now: Instant) -> bool {
         self.unsaved && now.duration_since(self.last) >= self.every
     }
 
     /// A checkpoint was written at `now`.
-    pub fn saved(&mut self, now: Instant) {
+    pub(crate) fn saved(&mut self, now: Instant) {
         self.last = now;
         self.unsaved = false;
     }
@@ -260,8 +264,8 @@ mod tests {
     fn session() -> SessionRow {
         SessionRow {
             session: 0,
-            started_utc: "2026-11-29T00:00:00Z".parse().unwrap(),
-            mode: "balanced".parse().unwrap(),
+            started_utc: "2026-11-29T00:00:00Z".into(),
+            mode: "balanced".into(),
             ranks: 3,
             engines: 2,
             engines_used: 2,
@@ -271,7 +275,7 @@ mod tests {
             chunks_done: 2,
             signal: 15,
             controller_pid: 1,
-            controller_host: "node".parse().unwrap(),
+            controller_host: "node".into(),
         }
     }
 
@@ -364,7 +368,7 @@ mod tests {
         child.wait().unwrap();
         let with = |pid: u32, host: &str| SessionRow {
             controller_pid: pid,
-            controller_host: host.parse().unwrap(),
+            controller_host: host.into(),
             ..session()
         };
         assert!(last_session_is_gone(&[with(dead, "here")], "here"));

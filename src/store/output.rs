@@ -7,40 +7,40 @@
 //! never sees half a file and an existing result is only replaced with
 //! `--force`.
 
-use crate::checkpoint::partial_path;
-use crate::clock::UtcTime;
+use super::checkpoint::partial_path;
+use crate::sys::clock::UtcTime;
 use std::ffi::OsString;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 /// Directory of the default output paths.
-pub const RESULTS_DIR: &str = "results";
+pub(crate) const RESULTS_DIR: &str = "results";
 
 /// A claimed output: the final path, the temporary file reserved for it, and
 /// the checkpoint kept beside it while the run goes.
 #[derive(Debug)]
-pub struct Target {
-    pub path: PathBuf,
-    pub temp: PathBuf,
-    /// `<name>.partial.h5`: see [`crate::checkpoint`].
-    pub partial: PathBuf,
+pub(crate) struct Target {
+    pub(crate) path: PathBuf,
+    pub(crate) temp: PathBuf,
+    /// `<name>.partial.h5`: see [`super::checkpoint`].
+    pub(crate) partial: PathBuf,
     /// Where each checkpoint is written before it replaces `partial`
     /// (`.<name>.partial.h5.tmp`); `temp` stays claimed meanwhile.
-    pub partial_temp: PathBuf,
+    pub(crate) partial_temp: PathBuf,
     force: bool,
 }
 
 /// Why a path can't be claimed.
 #[derive(Debug, PartialEq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Another run holds the temporary name.
     Taken(String),
     Invalid(String),
 }
 
 impl Refusal {
-    pub fn message(self) -> String {
+    pub(crate) fn message(self) -> String {
         match self {
             Refusal::Taken(m) | Refusal::Invalid(m) => m,
         }
@@ -54,7 +54,7 @@ impl Refusal {
 /// `…-3.h5`, …: a default name never overwrites anything. In the job id,
 /// anything but ASCII letters, digits, `_` and `-` becomes `_`, so the name
 /// stays one file in `dir` whatever the environment holds.
-pub fn reserve_default(
+pub(crate) fn reserve_default(
     dir: &Path,
     mode: &str,
     ranks: u32,
@@ -92,7 +92,7 @@ pub fn reserve_default(
 /// path must name a file; if it exists, it is refused unless `force`, and
 /// even then only a regular file is replaced. Missing directories are
 /// created, but only once every other check has passed.
-pub fn reserve(path: &Path, force: bool) -> Result<Target, Refusal> {
+pub(crate) fn reserve(path: &Path, force: bool) -> Result<Target, Refusal> {
     let invalid = |m: String| Err(Refusal::Invalid(m));
     let shown = path.display();
     let name = match last_component(path) {
@@ -158,7 +158,7 @@ pub fn reserve(path: &Path, force: bool) -> Result<Target, Refusal> {
 
 /// [`reserve`] for a new run: also refuses a path whose checkpoint holds an
 /// interrupted run (`--resume` completes that one instead).
-pub fn reserve_new(path: &Path, force: bool) -> Result<Target, String> {
+pub(crate) fn reserve_new(path: &Path, force: bool) -> Result<Target, String> {
     let target = reserve(path, force).map_err(Refusal::message)?;
     if !target.partial.exists() {
         return Ok(target);
@@ -174,7 +174,7 @@ pub fn reserve_new(path: &Path, force: bool) -> Result<Target, String> {
 
 /// [`reserve`] for a path whose temporary file a crashed run left behind:
 /// removes that file first. Only for a claim known to be stale.
-pub fn take_over(path: &Path, force: bool) -> Result<Target, Refusal> {
+pub(crate) fn take_over(path: &Path, force: bool) -> Result<Target, Refusal> {
     if let Some(name) = last_component(path) {
         let _ = fs::remove_file(temp_path(path, name));
     }
@@ -194,7 +194,7 @@ fn temp_path(path: &Path, name: &std::ffi::OsStr) -> PathBuf {
 impl Target {
     /// Makes the written `partial_temp` the checkpoint, atomically replacing
     /// the previous one, and flushes the directory entry.
-    pub fn checkpoint(&self) -> Result<(), String> {
+    pub(crate) fn checkpoint(&self) -> Result<(), String> {
         fs::rename(&self.partial_temp, &self.partial)
             .and_then(|()| sync_dir(&self.partial))
             .map_err(|e| format!("cannot write {}: {e}", self.partial.display()))
@@ -204,7 +204,7 @@ impl Target {
     /// removes the checkpoint. Without `--force`, if something else created
     /// the final path meanwhile, it is left alone and the results stay in the
     /// temporary file.
-    pub fn publish(&self) -> Result<(), String> {
+    pub(crate) fn publish(&self) -> Result<(), String> {
         let shown = self.path.display();
         let result = if self.force {
             fs::rename(&self.temp, &self.path)
@@ -229,7 +229,7 @@ impl Target {
     }
 
     /// Gives the claim up: removes the temporary files.
-    pub fn abandon(&self) {
+    pub(crate) fn abandon(&self) {
         let _ = fs::remove_file(&self.temp);
         let _ = fs::remove_file(&self.partial_temp);
     }

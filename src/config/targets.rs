@@ -5,7 +5,7 @@
 ///
 /// Returns the selected ids in ascending order. Empty selections, indices out
 /// of range and ids selected twice are errors.
-pub fn select(spec: &str, engines: usize) -> Result<Vec<usize>, String> {
+pub(crate) fn select(spec: &str, engines: usize) -> Result<Vec<usize>, String> {
     let spec = spec.trim();
     if spec.is_empty() {
         return Err("--targets is empty (examples: ':-1', '1:', '::2', '0,2', '3')".into());

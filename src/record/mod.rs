@@ -1,152 +1,150 @@
-//! The result schema: one run's summary, per-engine rows and per-chunk rows.
+//! The result schema: what a run records, as plain Rust values.
 //!
 //! [`Summary`] is both the `--json` object and the HDF5 file's root
-//! attributes; [`EngineRow`] and [`ChunkRow`] are the compound rows of the
-//! `/engines`, `/chunks` and `/sessions` datasets. All times are in seconds.
+//! attributes; [`EngineRow`], [`ChunkRow`] and [`SessionRow`] are the rows of
+//! the `/engines`, `/chunks` and `/sessions` datasets, which
+//! [`crate::store::h5`] maps to HDF5 types. All times are in seconds.
 //!
 //! A run may span several sessions: one that was interrupted (and left a
 //! `.partial.h5` file) and the `mcpi --resume` runs that completed it.
 
-use crate::slurm::SlurmJob;
-use hdf5::types::VarLenUnicode;
-use hdf5::H5Type;
+pub mod stats;
+
+use crate::sys::slurm::SlurmJob;
 use serde::Serialize;
 
 /// Version of the file layout, stored as the `schema_version` attribute.
 /// Version 1 (mcpi 0.1 before checkpoints) had no such attribute, no
 /// `/sessions` and no `session` fields.
-pub const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 /// Everything a run reports, in the order `--json` prints it.
 #[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Summary {
-    pub schema_version: u32,
+pub(crate) struct Summary {
+    pub(crate) schema_version: u32,
     /// Mode of the latest session.
-    pub mode: String,
-    pub ranks: u32,
+    pub(crate) mode: String,
+    pub(crate) ranks: u32,
     /// Engine ranks available (`len(rc.ids)`); one rank alone counts as one.
-    pub engines: u32,
+    pub(crate) engines: u32,
     /// Engine ids that took part.
-    pub targets: Vec<u32>,
-    pub samples: u64,
-    pub chunks: u64,
+    pub(crate) targets: Vec<u32>,
+    pub(crate) samples: u64,
+    pub(crate) chunks: u64,
     /// Chunks computed so far (`chunks` once the run is complete).
-    pub chunks_done: u64,
+    pub(crate) chunks_done: u64,
     /// Points in the computed chunks; `pi` and its error are estimated from
     /// these.
-    pub samples_done: u64,
+    pub(crate) samples_done: u64,
     /// Sessions the run took: 1, plus one per `--resume`.
-    pub sessions: u32,
-    pub seed: u64,
-    pub rng: String,
-    pub kernel: String,
-    pub inside: u64,
-    pub pi: f64,
-    pub stderr: f64,
-    pub ci95_low: f64,
-    pub ci95_high: f64,
-    pub abs_error: f64,
+    pub(crate) sessions: u32,
+    pub(crate) seed: u64,
+    pub(crate) rng: String,
+    pub(crate) kernel: String,
+    pub(crate) inside: u64,
+    pub(crate) pi: f64,
+    pub(crate) stderr: f64,
+    pub(crate) ci95_low: f64,
+    pub(crate) ci95_high: f64,
+    pub(crate) abs_error: f64,
     /// Parallel-section wall time, summed over sessions.
-    pub elapsed_s: f64,
-    pub serial_s: f64,
+    pub(crate) elapsed_s: f64,
+    pub(crate) serial_s: f64,
     /// Sum of the per-chunk CPU times: below `serial_s` when engines share cores.
-    pub serial_cpu_s: f64,
-    pub startup_s: f64,
-    pub speedup: f64,
-    pub efficiency: f64,
-    pub controller_cpu_s: f64,
+    pub(crate) serial_cpu_s: f64,
+    pub(crate) startup_s: f64,
+    pub(crate) speedup: f64,
+    pub(crate) efficiency: f64,
+    pub(crate) controller_cpu_s: f64,
     /// `controller_cpu_s / elapsed_s`.
-    pub controller_cpu_share: f64,
+    pub(crate) controller_cpu_share: f64,
     /// Balanced mode's chunks in flight per engine (0 in direct mode).
-    pub window: u32,
-    pub output: String,
-    pub mcpi_version: String,
-    pub created_utc: String,
-    pub command: String,
-    pub mpi_library: String,
+    pub(crate) window: u32,
+    pub(crate) output: String,
+    pub(crate) mcpi_version: String,
+    pub(crate) created_utc: String,
+    pub(crate) command: String,
+    pub(crate) mpi_library: String,
     /// The Slurm job, as the `slurm_*` attributes; none outside Slurm, and
     /// each one only when Slurm set it.
     #[serde(flatten)]
-    pub slurm: Option<SlurmJob>,
+    pub(crate) slurm: Option<SlurmJob>,
 }
 
 /// One engine's share of the work (`/engines`).
-#[derive(H5Type, Clone, Debug, PartialEq)]
-#[repr(C)]
-pub struct EngineRow {
-    pub session: u32,
-    pub engine_id: u32,
-    pub rank: u32,
-    pub pid: u32,
-    pub host: VarLenUnicode,
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct EngineRow {
+    pub(crate) session: u32,
+    pub(crate) engine_id: u32,
+    pub(crate) rank: u32,
+    pub(crate) pid: u32,
+    pub(crate) host: String,
     /// Sampling kernel the engine ran.
-    pub kernel: VarLenUnicode,
-    pub chunks: u64,
-    pub samples: u64,
-    pub inside: u64,
+    pub(crate) kernel: String,
+    pub(crate) chunks: u64,
+    pub(crate) samples: u64,
+    pub(crate) inside: u64,
     /// Sum of this engine's chunk compute times.
-    pub busy_s: f64,
+    pub(crate) busy_s: f64,
 }
 
 /// One chunk (`/chunks`).
-#[derive(H5Type, Clone, Copy, Debug, PartialEq)]
-#[repr(C)]
-pub struct ChunkRow {
-    pub chunk_id: u64,
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct ChunkRow {
+    pub(crate) chunk_id: u64,
     /// The session that computed it.
-    pub session: u32,
-    pub engine_id: u32,
-    pub samples: u64,
-    pub inside: u64,
+    pub(crate) session: u32,
+    pub(crate) engine_id: u32,
+    pub(crate) samples: u64,
+    pub(crate) inside: u64,
     /// When the chunk was handed out, from the start of its session's
     /// parallel section.
-    pub dispatch_s: f64,
+    pub(crate) dispatch_s: f64,
     /// When its result was in, from the start of the parallel section.
-    pub done_s: f64,
+    pub(crate) done_s: f64,
     /// Time the engine spent computing it, measured on the engine.
-    pub compute_s: f64,
+    pub(crate) compute_s: f64,
     /// CPU time the engine got during `compute_s` (less when cores are shared).
-    pub compute_cpu_s: f64,
+    pub(crate) compute_cpu_s: f64,
 }
 
 /// One session of a run (`/sessions`).
-#[derive(H5Type, Clone, Debug, PartialEq)]
-#[repr(C)]
-pub struct SessionRow {
-    pub session: u32,
-    pub started_utc: VarLenUnicode,
-    pub mode: VarLenUnicode,
-    pub ranks: u32,
-    pub engines: u32,
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SessionRow {
+    pub(crate) session: u32,
+    pub(crate) started_utc: String,
+    pub(crate) mode: String,
+    pub(crate) ranks: u32,
+    pub(crate) engines: u32,
     /// Engines that computed (the session's `--targets`).
-    pub engines_used: u32,
-    pub elapsed_s: f64,
-    pub startup_s: f64,
-    pub controller_cpu_s: f64,
+    pub(crate) engines_used: u32,
+    pub(crate) elapsed_s: f64,
+    pub(crate) startup_s: f64,
+    pub(crate) controller_cpu_s: f64,
     /// Chunks this session computed.
-    pub chunks_done: u64,
+    pub(crate) chunks_done: u64,
     /// The signal that interrupted the session, 0 if it ran to its end.
-    pub signal: u32,
+    pub(crate) signal: u32,
     /// Rank 0's process id and host: a `--resume` may take over the
     /// temporary file that a crashed session left, once that process is gone.
-    pub controller_pid: u32,
-    pub controller_host: VarLenUnicode,
+    pub(crate) controller_pid: u32,
+    pub(crate) controller_host: String,
 }
 
 /// A whole run: what `--json` prints and what the HDF5 file holds.
 #[derive(Clone, Debug)]
-pub struct RunRecord {
-    pub summary: Summary,
+pub(crate) struct RunRecord {
+    pub(crate) summary: Summary,
     /// Every session's engines.
-    pub engines: Vec<EngineRow>,
+    pub(crate) engines: Vec<EngineRow>,
     /// The computed chunks, in chunk order.
-    pub chunks: Vec<ChunkRow>,
-    pub sessions: Vec<SessionRow>,
+    pub(crate) chunks: Vec<ChunkRow>,
+    pub(crate) sessions: Vec<SessionRow>,
 }
 
 impl RunRecord {
     /// The `--json` object, on one line.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(&self.summary).expect("a summary always serialises")
     }
 }
@@ -154,7 +152,7 @@ impl RunRecord {
 /// Folds one session's chunk rows into its engines' totals, keeping the
 /// engines' identities. `engines` is in engine-id order
 /// (`engines[i].engine_id == i`); chunks of other sessions are skipped.
-pub fn tally_engines(engines: &mut [EngineRow], session: u32, chunks: &[ChunkRow]) {
+pub(crate) fn tally_engines(engines: &mut [EngineRow], session: u32, chunks: &[ChunkRow]) {
     for e in engines.iter_mut() {
         e.chunks = 0;
         e.samples = 0;
@@ -181,8 +179,8 @@ pub(crate) fn example_engine(id: u32, pid: u32) -> EngineRow {
         engine_id: id,
         rank: id + 1,
         pid,
-        host: "node".parse().unwrap(),
-        kernel: "scalar".parse().unwrap(),
+        host: "node".into(),
+        kernel: "scalar".into(),
         chunks: 9,
         samples: 9,
         inside: 9,

@@ -9,7 +9,7 @@
 const SUFFIXES: [(char, u32); 4] = [('k', 3), ('m', 6), ('g', 9), ('t', 12)];
 
 /// Parses a positive whole number of samples.
-pub fn parse_count(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_count(text: &str) -> Result<u64, String> {
     let s = text.trim();
     if s.is_empty() {
         return Err("expected a number such as 100000000, 1e8, 2.5e9 or 100M".into());

@@ -1,17 +1,19 @@
 //! The HDF5 results file: root attributes from [`Summary`], datasets
-//! `/engines`, `/chunks` and `/sessions`; and reading one back to resume it.
+//! `/engines`, `/chunks` and `/sessions` of the compound types below; and
+//! reading one back to resume it. Only this module knows HDF5's types.
 //!
 //! [`Summary`]: crate::record::Summary
 
-use crate::record::{ChunkRow, EngineRow, RunRecord, SessionRow};
+use crate::record::{ChunkRow, EngineRow, RunRecord, SessionRow, SCHEMA_VERSION};
 use hdf5::types::VarLenUnicode;
+use hdf5::H5Type;
 use serde_json::Value;
 use std::path::Path;
 
 /// Checks, before any work, that HDF5 can create a file at `path` (it
 /// truncates whatever is there). Shared file systems without locking fail here
 /// rather than after the run.
-pub fn probe(path: &Path) -> Result<(), String> {
+pub(crate) fn probe(path: &Path) -> Result<(), String> {
     hdf5::File::create(path)
         .and_then(|file| file.close())
         .map_err(|e| format!("HDF5 cannot create {}: {}", path.display(), one_line(&e)))
@@ -19,7 +21,7 @@ pub fn probe(path: &Path) -> Result<(), String> {
 
 /// Writes `record` to `path`, replacing what is there, and flushes it to
 /// stable storage.
-pub fn write(record: &RunRecord, path: &Path) -> Result<(), String> {
+pub(crate) fn write(record: &RunRecord, path: &Path) -> Result<(), String> {
     write_file(record, path)
         .map_err(|e| one_line(&e))
         .and_then(|()| {
@@ -32,23 +34,23 @@ pub fn write(record: &RunRecord, path: &Path) -> Result<(), String> {
 
 /// What a results file holds, as far as resuming it needs.
 #[derive(Debug)]
-pub struct Stored {
+pub(crate) struct Stored {
     /// `None` for schema 1 files, which had no such attribute.
-    pub schema_version: Option<u64>,
-    pub mcpi_version: String,
-    pub rng: String,
+    pub(crate) schema_version: Option<u64>,
+    pub(crate) mcpi_version: String,
+    pub(crate) rng: String,
     /// The results file the run was writing, as given.
-    pub output: String,
-    pub samples: u64,
-    pub chunks: u64,
-    pub seed: u64,
-    pub rows: Vec<ChunkRow>,
-    pub engines: Vec<EngineRow>,
-    pub sessions: Vec<SessionRow>,
+    pub(crate) output: String,
+    pub(crate) samples: u64,
+    pub(crate) chunks: u64,
+    pub(crate) seed: u64,
+    pub(crate) rows: Vec<ChunkRow>,
+    pub(crate) engines: Vec<EngineRow>,
+    pub(crate) sessions: Vec<SessionRow>,
 }
 
 /// Reads the results file at `path`.
-pub fn read(path: &Path) -> Result<Stored, String> {
+pub(crate) fn read(path: &Path) -> Result<Stored, String> {
     let file = hdf5::File::open(path).map_err(|e| {
         format!(
             "{} is not a readable HDF5 file ({}); it may be truncated or corrupt",
@@ -92,17 +94,183 @@ pub fn read(path: &Path) -> Result<Stored, String> {
         engines: Vec::new(),
         sessions: Vec::new(),
     };
-    if schema_version == Some(u64::from(crate::record::SCHEMA_VERSION)) {
+    if schema_version == Some(u64::from(SCHEMA_VERSION)) {
         let table = |name: &str| {
             file.dataset(name)
                 .map_err(|e| not_mcpi(&format!("no /{name} dataset"), e))
         };
         let bad = |name: &'static str| move |e| not_mcpi(&format!("unexpected /{name} rows"), e);
-        stored.rows = table("chunks")?.read_raw().map_err(bad("chunks"))?;
-        stored.engines = table("engines")?.read_raw().map_err(bad("engines"))?;
-        stored.sessions = table("sessions")?.read_raw().map_err(bad("sessions"))?;
+        let rows: Vec<H5Chunk> = table("chunks")?.read_raw().map_err(bad("chunks"))?;
+        let engines: Vec<H5Engine> = table("engines")?.read_raw().map_err(bad("engines"))?;
+        let sessions: Vec<H5Session> = table("sessions")?.read_raw().map_err(bad("sessions"))?;
+        stored.rows = rows.iter().map(ChunkRow::from).collect();
+        stored.engines = engines.iter().map(EngineRow::from).collect();
+        stored.sessions = sessions.iter().map(SessionRow::from).collect();
     }
     Ok(stored)
+}
+
+/// A row of `/engines`: [`EngineRow`] as HDF5 stores it.
+#[derive(H5Type, Clone, Debug, PartialEq)]
+#[repr(C)]
+pub struct H5Engine {
+    pub session: u32,
+    pub engine_id: u32,
+    pub rank: u32,
+    pub pid: u32,
+    pub host: VarLenUnicode,
+    pub kernel: VarLenUnicode,
+    pub chunks: u64,
+    pub samples: u64,
+    pub inside: u64,
+    pub busy_s: f64,
+}
+
+/// A row of `/chunks`: [`ChunkRow`] as HDF5 stores it.
+#[derive(H5Type, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub struct H5Chunk {
+    pub chunk_id: u64,
+    pub session: u32,
+    pub engine_id: u32,
+    pub samples: u64,
+    pub inside: u64,
+    pub dispatch_s: f64,
+    pub done_s: f64,
+    pub compute_s: f64,
+    pub compute_cpu_s: f64,
+}
+
+/// A row of `/sessions`: [`SessionRow`] as HDF5 stores it.
+#[derive(H5Type, Clone, Debug, PartialEq)]
+#[repr(C)]
+pub struct H5Session {
+    pub session: u32,
+    pub started_utc: VarLenUnicode,
+    pub mode: VarLenUnicode,
+    pub ranks: u32,
+    pub engines: u32,
+    pub engines_used: u32,
+    pub elapsed_s: f64,
+    pub startup_s: f64,
+    pub controller_cpu_s: f64,
+    pub chunks_done: u64,
+    pub signal: u32,
+    pub controller_pid: u32,
+    pub controller_host: VarLenUnicode,
+}
+
+/// `text` as an HDF5 string, which cannot hold NUL: those are dropped.
+fn unicode(text: &str) -> VarLenUnicode {
+    text.replace('\0', "")
+        .parse()
+        .expect("text without NUL is a valid HDF5 string")
+}
+
+impl From<&EngineRow> for H5Engine {
+    fn from(e: &EngineRow) -> Self {
+        H5Engine {
+            session: e.session,
+            engine_id: e.engine_id,
+            rank: e.rank,
+            pid: e.pid,
+            host: unicode(&e.host),
+            kernel: unicode(&e.kernel),
+            chunks: e.chunks,
+            samples: e.samples,
+            inside: e.inside,
+            busy_s: e.busy_s,
+        }
+    }
+}
+
+impl From<&H5Engine> for EngineRow {
+    fn from(e: &H5Engine) -> Self {
+        EngineRow {
+            session: e.session,
+            engine_id: e.engine_id,
+            rank: e.rank,
+            pid: e.pid,
+            host: e.host.as_str().into(),
+            kernel: e.kernel.as_str().into(),
+            chunks: e.chunks,
+            samples: e.samples,
+            inside: e.inside,
+            busy_s: e.busy_s,
+        }
+    }
+}
+
+impl From<&ChunkRow> for H5Chunk {
+    fn from(c: &ChunkRow) -> Self {
+        H5Chunk {
+            chunk_id: c.chunk_id,
+            session: c.session,
+            engine_id: c.engine_id,
+            samples: c.samples,
+            inside: c.inside,
+            dispatch_s: c.dispatch_s,
+            done_s: c.done_s,
+            compute_s: c.compute_s,
+            compute_cpu_s: c.compute_cpu_s,
+        }
+    }
+}
+
+impl From<&H5Chunk> for ChunkRow {
+    fn from(c: &H5Chunk) -> Self {
+        ChunkRow {
+            chunk_id: c.chunk_id,
+            session: c.session,
+            engine_id: c.engine_id,
+            samples: c.samples,
+            inside: c.inside,
+            dispatch_s: c.dispatch_s,
+            done_s: c.done_s,
+            compute_s: c.compute_s,
+            compute_cpu_s: c.compute_cpu_s,
+        }
+    }
+}
+
+impl From<&SessionRow> for H5Session {
+    fn from(s: &SessionRow) -> Self {
+        H5Session {
+            session: s.session,
+            started_utc: unicode(&s.started_utc),
+            mode: unicode(&s.mode),
+            ranks: s.ranks,
+            engines: s.engines,
+            engines_used: s.engines_used,
+            elapsed_s: s.elapsed_s,
+            startup_s: s.startup_s,
+            controller_cpu_s: s.controller_cpu_s,
+            chunks_done: s.chunks_done,
+            signal: s.signal,
+            controller_pid: s.controller_pid,
+            controller_host: unicode(&s.controller_host),
+        }
+    }
+}
+
+impl From<&H5Session> for SessionRow {
+    fn from(s: &H5Session) -> Self {
+        SessionRow {
+            session: s.session,
+            started_utc: s.started_utc.as_str().into(),
+            mode: s.mode.as_str().into(),
+            ranks: s.ranks,
+            engines: s.engines,
+            engines_used: s.engines_used,
+            elapsed_s: s.elapsed_s,
+            startup_s: s.startup_s,
+            controller_cpu_s: s.controller_cpu_s,
+            chunks_done: s.chunks_done,
+            signal: s.signal,
+            controller_pid: s.controller_pid,
+            controller_host: s.controller_host.as_str().into(),
+        }
+    }
 }
 
 /// An HDF5 error as one line: its chain of failures and, when a system call
@@ -173,14 +341,17 @@ fn write_file(record: &RunRecord, path: &Path) -> hdf5::Result<()> {
             Value::Bool(_) | Value::Object(_) => unreachable!("{name}: not part of the schema"),
         }
     }
+    let engines: Vec<H5Engine> = record.engines.iter().map(H5Engine::from).collect();
+    let chunks: Vec<H5Chunk> = record.chunks.iter().map(H5Chunk::from).collect();
+    let sessions: Vec<H5Session> = record.sessions.iter().map(H5Session::from).collect();
     file.new_dataset_builder()
-        .with_data(&record.engines)
+        .with_data(&engines)
         .create("engines")?;
     file.new_dataset_builder()
-        .with_data(&record.chunks)
+        .with_data(&chunks)
         .create("chunks")?;
     file.new_dataset_builder()
-        .with_data(&record.sessions)
+        .with_data(&sessions)
         .create("sessions")?;
     file.close()
 }

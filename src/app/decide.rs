@@ -1,0 +1,166 @@
+//! Rank 0 before any work: parse, check, claim the output, and decide.
+
+use super::session::Controller;
+use super::EXIT_USAGE;
+use crate::config::cli::Cli;
+use crate::config::{Destination, Job, Settings};
+use crate::kernel::Kernel;
+use crate::mpi::World;
+use crate::run;
+use crate::store::checkpoint::{self, Ledger, Requested};
+use crate::store::h5;
+use crate::store::output::{self, Refusal, Target};
+use crate::sys::clock::UtcTime;
+use crate::sys::slurm::SlurmJob;
+use crate::ui::report;
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What rank 0 tells everyone before any work.
+#[derive(Serialize, Deserialize)]
+pub(super) enum Verdict {
+    Run(Job),
+    Exit(i32),
+}
+
+/// Rank 0, in a world of `ranks`: parses and checks everything before any
+/// work starts. A refusal is printed here, once.
+pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
+    let refuse = |message: String| {
+        report::error(&message);
+        (Verdict::Exit(EXIT_USAGE), None)
+    };
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => return refuse(report::one_line(&e.render().to_string())),
+        Err(e) => {
+            // --help and --version.
+            let _ = e.print();
+            return (Verdict::Exit(0), None);
+        }
+    };
+    let settings = Settings::from_cli(&cli);
+    let slurm = SlurmJob::from_env();
+    if let Some(Err(e)) = slurm.as_ref().map(|job| job.check_launch(ranks)) {
+        return refuse(e);
+    }
+    let kernel_override = std::env::var("MCPI_KERNEL").ok().filter(|k| !k.is_empty());
+    if let Err(e) = Kernel::select(kernel_override.as_deref()) {
+        return refuse(e);
+    }
+    let mut job = match Job::from_cli(&cli, run::engines(ranks), kernel_override) {
+        Ok(job) => job,
+        Err(e) => return refuse(e),
+    };
+    let force = settings.force;
+    let (claimed, ledger) = match &settings.destination {
+        Destination::Resume {
+            checkpoint,
+            requested,
+        } => match claim_resumed(checkpoint, requested, force, &mut job) {
+            Ok(Some(claimed)) => claimed,
+            Ok(None) => {
+                let chunks = job.chunks;
+                settings.console.info(&format!(
+                    "{} is complete ({chunks} of {chunks} chunks): nothing to resume",
+                    checkpoint.display()
+                ));
+                return (Verdict::Exit(0), None);
+            }
+            Err(e) => return refuse(e),
+        },
+        Destination::File(path) => (output::reserve_new(path, force), Ledger::new(job.chunks)),
+        Destination::Default => (
+            output::reserve_default(
+                Path::new(output::RESULTS_DIR),
+                job.mode.name(),
+                ranks as u32,
+                UtcTime::now(),
+                slurm.as_ref().map(SlurmJob::tag).as_deref(),
+            ),
+            Ledger::new(job.chunks),
+        ),
+    };
+    let output: Target = match claimed {
+        Ok(target) => target,
+        Err(e) => return refuse(e),
+    };
+    if let Err(e) = h5::probe(&output.temp) {
+        output.abandon();
+        return refuse(e);
+    }
+    let controller = Controller {
+        settings,
+        output,
+        ledger,
+        started_utc: UtcTime::now(),
+        slurm,
+    };
+    (Verdict::Run(job), Some(controller))
+}
+
+/// A claimed (or refused) output, with the chunks already done.
+type Claim = (Result<Target, String>, Ledger);
+
+/// `--resume FILE`: checks FILE, points `job` at its run and missing chunks,
+/// and claims the results file it completes into; `None` if FILE is
+/// already complete.
+fn claim_resumed(
+    checkpoint: &Path,
+    requested: &Requested,
+    force: bool,
+    job: &mut Job,
+) -> Result<Option<Claim>, String> {
+    let Some((final_path, ledger, gone)) = resumable(checkpoint, requested, job)? else {
+        return Ok(None);
+    };
+    if final_path.exists() && !force {
+        return Err(format!(
+            "{} already exists: that run was completed; remove {} or pass --force \
+             to replace the results with this run's",
+            final_path.display(),
+            checkpoint.display()
+        ));
+    }
+    let claimed = match output::reserve(&final_path, force) {
+        // A crashed session's claim: its controller is gone.
+        Err(Refusal::Taken(_)) if gone => output::take_over(&final_path, force),
+        claimed => claimed,
+    };
+    Ok(Some((claimed.map_err(Refusal::message), ledger)))
+}
+
+/// Reads and checks `path`, points `job` at its run and missing chunks, and
+/// returns the results path it completes into, the chunks done so far, and
+/// whether the session that wrote `path` is certainly gone; `None` if `path`
+/// is already complete.
+fn resumable(
+    path: &Path,
+    requested: &Requested,
+    job: &mut Job,
+) -> Result<Option<(PathBuf, Ledger, bool)>, String> {
+    if !path.exists() {
+        return Err(format!("{} does not exist", path.display()));
+    }
+    let stored = h5::read(path)?;
+    checkpoint::check_resumable(path, &stored, requested)?;
+    (job.samples, job.chunks, job.seed) = (stored.samples, stored.chunks, stored.seed);
+    let final_path = checkpoint::final_path(path, &stored.output);
+    let gone = checkpoint::last_session_is_gone(&stored.sessions, &World::processor_name());
+    let ledger = Ledger::resume(stored);
+    if ledger.is_complete() && final_path.is_none() {
+        return Ok(None);
+    }
+    // A complete checkpoint (a crash before its results were published)
+    // is published by a session with nothing to compute.
+    let final_path = final_path.ok_or_else(|| {
+        format!(
+            "{} is not named like a checkpoint (<results name>.partial.h5); \
+             rename it back to resume it",
+            path.display()
+        )
+    })?;
+    job.set_todo(&ledger.missing());
+    Ok(Some((final_path, ledger, gone)))
+}

@@ -1,0 +1,118 @@
+//! An engine's loop: compute queued chunks in order and report each.
+
+use super::pace::{self, Backoff};
+use super::plan::part_range;
+use super::transport::{Alarm, ChunkResult, Clock, EngineLink, Order, Report};
+use super::{poll, Event};
+use crate::config::{Job, Mode};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Serves one session as engine `engine`: the queue is this engine's share
+/// of `todo` in direct mode and filled by the controller in balanced mode;
+/// `work` computes a chunk. Ends on Stop (once the queue is empty) or
+/// Cancel, with a goodbye. A signal caught here is sent to the controller
+/// (Halt), which cancels everyone.
+pub(crate) fn serve(
+    link: &mut impl EngineLink,
+    clock: &mut impl Clock,
+    alarm: &impl Alarm,
+    job: &Job,
+    engine: u32,
+    todo: &[u64],
+    work: &mut dyn FnMut(u64) -> ChunkResult,
+) {
+    let mut inbox = Inbox::default();
+    if job.mode == Mode::Direct {
+        if let Some(index) = job.targets.iter().position(|&t| t == engine) {
+            let workers = job.targets.len() as u64;
+            let share = part_range(todo.len() as u64, workers, index as u64);
+            inbox
+                .queue
+                .extend(&todo[share.start as usize..share.end as usize]);
+        }
+    }
+    // The first tasks are sent right after the start barrier.
+    let mut backoff = Backoff::for_waiting();
+    backoff.set_max_sleep(pace::SLEEP_CAP_RANGE.0);
+    let mut halted = false;
+    let mut sent = (0u64, 0u64);
+    loop {
+        // Collect whatever has arrived without waiting for more.
+        while let Some(order) = link.try_recv() {
+            inbox.take(order, alarm);
+        }
+        match inbox.told {
+            Some(Told::Cancel) => break,
+            Some(Told::Stop) if inbox.queue.is_empty() || halted => break,
+            _ => {}
+        }
+        if !halted {
+            if let Some(s) = alarm.caught() {
+                link.send(Report::Halt(s));
+                halted = true;
+            }
+        }
+        let next = if halted {
+            None
+        } else {
+            inbox.queue.pop_front()
+        };
+        if let Some(chunk) = next {
+            let result = work(chunk);
+            link.send(Report::Result(result));
+            sent.0 += 1;
+            sent.1 += result.inside;
+            // The next task is about one controller round trip away:
+            // don't sleep through a good part of a chunk waiting for it.
+            let chunk_time = Duration::from_secs_f64(result.compute_s);
+            backoff.set_max_sleep(pace::sleep_cap(chunk_time, 1));
+        } else {
+            let watch = (!halted).then_some(alarm);
+            let event = poll(
+                || link.try_recv(),
+                clock,
+                &mut backoff,
+                None,
+                watch,
+                &mut || {},
+            );
+            if let Event::Found(order) = event {
+                inbox.take(order, alarm);
+            }
+        }
+    }
+    link.send(Report::Bye {
+        chunks: sent.0,
+        inside: sent.1,
+    });
+}
+
+/// How the controller told an engine to end.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Told {
+    /// No more chunks will come; finish the queue.
+    Stop,
+    /// Leave the queue: a signal stops the run.
+    Cancel,
+}
+
+/// An engine's received but not yet computed chunks.
+#[derive(Default)]
+struct Inbox {
+    queue: VecDeque<u64>,
+    told: Option<Told>,
+}
+
+impl Inbox {
+    fn take(&mut self, order: Order, alarm: &impl Alarm) {
+        match order {
+            Order::Stop => self.told = Some(Told::Stop),
+            Order::Task(chunk) => self.queue.push_back(chunk),
+            Order::Cancel(signal) => {
+                alarm.relay(signal);
+                self.told = Some(Told::Cancel);
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The run engine, free of MPI: how chunks are planned, handed out, computed
+//! and collected.
+//!
+//! Rank 0 is the controller; ranks `1..N` are engines `0..N-1`. With a single
+//! rank, rank 0 is controller and only engine at once and runs every chunk
+//! itself. The loops talk through the [`transport`] seam: over MPI in the
+//! program ([`crate::mpi`]), in memory in the unit tests.
+//!
+//! Every wait polls, paced by [`pace::Backoff`]: MPICH busy-polls inside
+//! blocking calls, and a spinning controller would steal an engine's core.
+
+pub(crate) mod alone;
+pub(crate) mod controller;
+pub(crate) mod dispatch;
+pub(crate) mod engine;
+pub(crate) mod pace;
+pub mod plan;
+pub(crate) mod transport;
+
+#[cfg(test)]
+mod memory;
+#[cfg(test)]
+mod tests;
+
+use crate::config::Job;
+use crate::kernel::Kernel;
+use crate::record::ChunkRow;
+use crate::sys::clock::thread_cpu_time;
+use pace::Backoff;
+use std::time::{Duration, Instant};
+use transport::{Alarm, ChunkResult, Clock};
+
+/// Engines of a world of `ranks` ranks: every rank but the controller, or
+/// rank 0 alone.
+pub(crate) fn engines(ranks: usize) -> usize {
+    ranks.saturating_sub(1).max(1)
+}
+
+/// The engine id of `rank` in a world of `ranks`; `None` for the controller
+/// of a multi-rank run.
+pub(crate) fn engine_of_rank(ranks: usize, rank: usize) -> Option<u32> {
+    match (ranks, rank) {
+        (1, _) => Some(0),
+        (_, 0) => None,
+        (_, r) => Some(r as u32 - 1),
+    }
+}
+
+/// How a session ended, on the controller.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// Controller wall time of the parallel section (up to the last result,
+    /// or to the end of the wind-down after a signal).
+    pub(crate) elapsed: Duration,
+    /// Controller process CPU time over the same section.
+    pub(crate) controller_cpu: Duration,
+    /// The signal that stopped the session before its last chunk, if any.
+    pub(crate) signal: Option<i32>,
+    /// Engines still computing when the grace time ran out: their chunks in
+    /// flight are lost and MPI cannot be shut down cleanly.
+    pub(crate) stranded: Vec<u32>,
+}
+
+/// What rank 0 hears during a session.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum News {
+    /// A chunk's result.
+    Chunk(ChunkRow),
+    /// Nothing yet: rank 0 is about to pause before polling again.
+    Waiting,
+}
+
+/// Computes one chunk with `kernel`, timing it on this thread.
+pub(crate) fn compute(job: &Job, kernel: Kernel, chunk: u64) -> ChunkResult {
+    let (began, cpu) = (Instant::now(), thread_cpu_time());
+    let inside = kernel.count_inside(job.seed, chunk, job.plan().chunk_len(chunk));
+    ChunkResult {
+        chunk_id: chunk,
+        inside,
+        compute_s: began.elapsed().as_secs_f64(),
+        compute_cpu_s: thread_cpu_time().saturating_sub(cpu).as_secs_f64(),
+    }
+}
+
+/// The record of a chunk computed by `engine_id`.
+fn row(job: &Job, r: &ChunkResult, engine_id: u32, dispatch_s: f64, done_s: f64) -> ChunkRow {
+    ChunkRow {
+        chunk_id: r.chunk_id,
+        session: 0,
+        engine_id,
+        samples: job.plan().chunk_len(r.chunk_id),
+        inside: r.inside,
+        dispatch_s,
+        done_s,
+        compute_s: r.compute_s,
+        compute_cpu_s: r.compute_cpu_s,
+    }
+}
+
+/// What a wait ended with.
+enum Event<T> {
+    Found(T),
+    /// A stopping signal was caught (only when watching for one).
+    Signal,
+    /// The deadline passed.
+    Timeout,
+}
+
+/// Polls `probe`, pausing as `backoff` says (and calling `idle` before each
+/// pause), until it yields (then resets `backoff`: more messages tend to
+/// follow), `deadline` passes, or the watched alarm goes off.
+fn poll<T>(
+    mut probe: impl FnMut() -> Option<T>,
+    clock: &mut impl Clock,
+    backoff: &mut Backoff,
+    deadline: Option<Duration>,
+    watch: Option<&impl Alarm>,
+    idle: &mut dyn FnMut(),
+) -> Event<T> {
+    loop {
+        if let Some(found) = probe() {
+            backoff.reset();
+            return Event::Found(found);
+        }
+        if watch.is_some_and(|alarm| alarm.caught().is_some()) {
+            return Event::Signal;
+        }
+        if deadline.is_some_and(|d| clock.now() >= d) {
+            return Event::Timeout;
+        }
+        idle();
+        clock.pause(backoff.pause());
+    }
+}

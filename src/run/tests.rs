@@ -1,0 +1,409 @@
+//! The real controller, engine and one-rank loops, run in memory: any number
+//! of engines on threads, signals raised on any rank, engines slow or stuck.
+
+use super::alone::run_alone;
+use super::memory::{Cluster, TestAlarm};
+use super::transport::ChunkResult;
+use super::{compute, News, Outcome};
+use crate::config::{Job, Mode};
+use crate::kernel::Kernel;
+use crate::record::ChunkRow;
+use crate::store::checkpoint::Cadence;
+use crate::sys::clock::WallClock;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+const SIGINT: i32 = libc::SIGINT;
+const SIGTERM: i32 = libc::SIGTERM;
+const SIGUSR1: i32 = libc::SIGUSR1;
+
+fn job(mode: Mode, chunks: u64, targets: &[u32], window: u32) -> Job {
+    Job {
+        mode,
+        samples: chunks * 1000,
+        chunks,
+        seed: 7,
+        targets: targets.to_vec(),
+        window,
+        kernel: None,
+        todo: vec![[0, chunks]],
+    }
+}
+
+fn all(engines: u32) -> Vec<u32> {
+    (0..engines).collect()
+}
+
+/// The real sampling kernel: counts that can be checked against a serial run.
+fn kernel_work(job: &Job) -> impl Fn(usize, u64) -> ChunkResult + Sync + '_ {
+    move |_, chunk| compute(job, Kernel::Scalar, chunk)
+}
+
+/// The inside count of every chunk, computed serially.
+fn serial_inside(job: &Job) -> u64 {
+    (0..job.chunks)
+        .map(|c| compute(job, Kernel::Scalar, c).inside)
+        .sum()
+}
+
+/// A session over `engines` engines with `work`; returns the outcome and
+/// the chunk rows the controller reported, in arrival order.
+fn session(
+    job: &Job,
+    engines: usize,
+    work: &(dyn Fn(usize, u64) -> ChunkResult + Sync),
+) -> (Outcome, Vec<ChunkRow>) {
+    let cluster = Cluster {
+        job,
+        grace: Duration::from_secs(30),
+        work,
+        controller: TestAlarm::default(),
+        engines: vec![TestAlarm::default(); engines],
+    };
+    let mut rows = Vec::new();
+    let outcome = cluster.run(&mut |news| {
+        if let News::Chunk(row) = news {
+            rows.push(row);
+        }
+    });
+    (outcome, rows)
+}
+
+/// Checks that `rows` hold each chunk at most once, and returns their ids.
+fn chunk_ids(rows: &[ChunkRow]) -> BTreeSet<u64> {
+    let ids: BTreeSet<u64> = rows.iter().map(|r| r.chunk_id).collect();
+    assert_eq!(ids.len(), rows.len(), "a chunk was reported twice");
+    ids
+}
+
+/// Chunk ids per engine, in the order they came in.
+fn per_engine(rows: &[ChunkRow], engines: usize) -> Vec<Vec<u64>> {
+    let mut by = vec![Vec::new(); engines];
+    for r in rows {
+        by[r.engine_id as usize].push(r.chunk_id);
+    }
+    by
+}
+
+/// The most chunks an engine held at once, as the controller saw it: chunks
+/// handed out and not yet back when one of them was handed out.
+fn most_in_flight(rows: &[ChunkRow], engine: u32) -> usize {
+    let mine: Vec<&ChunkRow> = rows.iter().filter(|r| r.engine_id == engine).collect();
+    mine.iter()
+        .map(|c| {
+            mine.iter()
+                .filter(|o| o.dispatch_s <= c.dispatch_s && c.dispatch_s < o.done_s)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Sleeps `d` before computing: a chunk that takes at least that long.
+fn slow(job: &Job, d: Duration, chunk: u64) -> ChunkResult {
+    std::thread::sleep(d);
+    let mut r = compute(job, Kernel::Scalar, chunk);
+    r.compute_s += d.as_secs_f64();
+    r
+}
+
+#[test]
+fn balanced_engines_get_their_window_filled_and_never_more() {
+    for window in [1, 2, 4] {
+        let job = job(Mode::Balanced, 120, &all(3), window);
+        let work = |_: usize, chunk| slow(&job, Duration::from_micros(300), chunk);
+        let (outcome, rows) = session(&job, 3, &work);
+        assert_eq!(outcome.signal, None);
+        assert!(outcome.stranded.is_empty());
+        assert_eq!(chunk_ids(&rows).len(), 120);
+        for engine in 0..3 {
+            assert_eq!(
+                most_in_flight(&rows, engine),
+                window as usize,
+                "engine {engine}, window {window}"
+            );
+        }
+        // The first handouts go round robin, one window deep.
+        let first: Vec<(u64, u32)> = {
+            let mut by_dispatch = rows.clone();
+            by_dispatch.sort_by(|a, b| a.dispatch_s.total_cmp(&b.dispatch_s));
+            by_dispatch
+                .iter()
+                .take(3)
+                .map(|r| (r.chunk_id, r.engine_id))
+                .collect()
+        };
+        assert_eq!(first, [(0, 0), (1, 1), (2, 2)]);
+    }
+}
+
+#[test]
+fn direct_mode_gives_each_engine_its_contiguous_share() {
+    let job = job(Mode::Direct, 10, &all(3), 4);
+    let work = kernel_work(&job);
+    let (outcome, rows) = session(&job, 3, &work);
+    assert!(outcome.stranded.is_empty());
+    assert_eq!(
+        per_engine(&rows, 3),
+        [vec![0, 1, 2, 3], vec![4, 5, 6], vec![7, 8, 9]]
+    );
+    let inside: u64 = rows.iter().map(|r| r.inside).sum();
+    assert_eq!(inside, serial_inside(&job));
+}
+
+#[test]
+fn more_engines_than_chunks_leaves_some_without_work_and_all_say_goodbye() {
+    for mode in [Mode::Balanced, Mode::Direct] {
+        let job = job(mode, 3, &all(5), 4);
+        let work = kernel_work(&job);
+        let (outcome, rows) = session(&job, 5, &work);
+        assert!(outcome.stranded.is_empty(), "{mode:?}");
+        assert_eq!(chunk_ids(&rows), BTreeSet::from([0, 1, 2]), "{mode:?}");
+        let busy = per_engine(&rows, 5)
+            .iter()
+            .filter(|c| !c.is_empty())
+            .count();
+        assert_eq!(busy, 3, "{mode:?}: one chunk each for three engines");
+    }
+}
+
+#[test]
+fn sixty_four_engines_give_the_serial_count_in_every_mode() {
+    let expected = serial_inside(&job(Mode::Balanced, 1000, &[], 1));
+    for (mode, window) in [(Mode::Balanced, 1), (Mode::Balanced, 64), (Mode::Direct, 4)] {
+        let job = job(mode, 1000, &all(64), window);
+        let work = kernel_work(&job);
+        let (outcome, rows) = session(&job, 64, &work);
+        assert!(outcome.stranded.is_empty());
+        assert_eq!(chunk_ids(&rows).len(), 1000);
+        assert_eq!(rows.iter().map(|r| r.inside).sum::<u64>(), expected);
+    }
+}
+
+#[test]
+fn an_idle_engine_computes_nothing_and_still_says_goodbye() {
+    for mode in [Mode::Balanced, Mode::Direct] {
+        let job = job(mode, 30, &[0, 2], 2);
+        let work = kernel_work(&job);
+        let (outcome, rows) = session(&job, 3, &work);
+        assert!(outcome.stranded.is_empty(), "{mode:?}");
+        assert_eq!(chunk_ids(&rows).len(), 30);
+        assert!(per_engine(&rows, 3)[1].is_empty(), "{mode:?}");
+    }
+}
+
+#[test]
+fn a_slow_engine_gets_fewer_chunks_in_balanced_mode_but_its_share_in_direct_mode() {
+    let work = |job: &Job, engine: usize, chunk| {
+        let per_chunk = if engine == 0 { 10_000 } else { 500 };
+        slow(job, Duration::from_micros(per_chunk), chunk)
+    };
+    let balanced = job(Mode::Balanced, 60, &all(2), 2);
+    let (_, rows) = session(&balanced, 2, &|e, c| work(&balanced, e, c));
+    let counts: Vec<usize> = per_engine(&rows, 2).iter().map(Vec::len).collect();
+    assert!(
+        counts[1] >= 3 * counts[0],
+        "the fast engine should take most chunks: {counts:?}"
+    );
+    let direct = job(Mode::Direct, 60, &all(2), 2);
+    let (_, rows) = session(&direct, 2, &|e, c| work(&direct, e, c));
+    let counts: Vec<usize> = per_engine(&rows, 2).iter().map(Vec::len).collect();
+    assert_eq!(counts, [30, 30]);
+}
+
+/// A cluster whose controller or engine `who` gets `signal` once `after`
+/// chunks have come in; engines take 2 ms a chunk.
+fn interrupted(mode: Mode, who: Option<usize>, signal: i32, after: usize) {
+    let job = job(mode, 200, &all(3), 4);
+    let work = |_: usize, chunk| slow(&job, Duration::from_millis(2), chunk);
+    let cluster = Cluster {
+        job: &job,
+        grace: Duration::from_secs(30),
+        work: &work,
+        controller: TestAlarm::default(),
+        engines: vec![TestAlarm::default(); 3],
+    };
+    let mut rows = Vec::new();
+    let outcome = cluster.run(&mut |news| {
+        if let News::Chunk(row) = news {
+            rows.push(row);
+            if rows.len() == after {
+                match who {
+                    None => cluster.controller.raise(signal),
+                    Some(engine) => cluster.engines[engine].raise(signal),
+                }
+            }
+        }
+    });
+    let what = format!("{mode:?}, signal at {who:?}");
+    assert_eq!(outcome.signal, Some(signal), "{what}");
+    assert!(
+        outcome.stranded.is_empty(),
+        "{what}: every engine said goodbye"
+    );
+    let done = chunk_ids(&rows).len();
+    assert!((after..200).contains(&done), "{what}: {done} chunks");
+    // The chunks being computed were still collected, the queued ones
+    // dropped: at most a window per engine came in after the signal.
+    assert!(done <= after + 3 * 4, "{what}: {done} chunks");
+    for (rank, alarm) in std::iter::once(&cluster.controller)
+        .chain(&cluster.engines)
+        .enumerate()
+    {
+        use super::transport::Alarm;
+        assert_eq!(alarm.caught(), Some(signal), "{what}: rank {rank}");
+    }
+}
+
+#[test]
+fn a_signal_on_the_controller_cancels_every_engine() {
+    interrupted(Mode::Balanced, None, SIGTERM, 5);
+    interrupted(Mode::Direct, None, SIGINT, 5);
+}
+
+#[test]
+fn a_signal_on_one_engine_halts_the_controller_and_every_engine() {
+    interrupted(Mode::Balanced, Some(1), SIGUSR1, 7);
+    interrupted(Mode::Direct, Some(2), SIGTERM, 7);
+}
+
+#[test]
+fn engines_still_computing_after_the_grace_time_are_stranded() {
+    let job = job(Mode::Balanced, 20, &all(2), 1);
+    // Engine 0's chunks take 2 s, ten times the grace time.
+    let work = |engine: usize, chunk| {
+        let d = if engine == 0 { 2000 } else { 1 };
+        slow(&job, Duration::from_millis(d), chunk)
+    };
+    let cluster = Cluster {
+        job: &job,
+        grace: Duration::from_millis(200),
+        work: &work,
+        controller: TestAlarm::default(),
+        engines: vec![TestAlarm::default(); 2],
+    };
+    let started = Instant::now();
+    let mut seen = 0;
+    let mut waited = Duration::ZERO;
+    let outcome = cluster.run(&mut |news| {
+        if matches!(news, News::Chunk(_)) {
+            seen += 1;
+            if seen == 3 {
+                cluster.controller.raise(SIGTERM);
+            }
+        }
+        waited = started.elapsed();
+    });
+    assert_eq!(outcome.signal, Some(SIGTERM));
+    assert_eq!(outcome.stranded, [0], "engine 0 is still computing");
+    assert_eq!(seen, 3, "only engine 1's chunks came in");
+    assert!(waited >= cluster.grace, "waited {waited:?}");
+    assert!(
+        waited < Duration::from_secs(2),
+        "gave up before engine 0 ended"
+    );
+}
+
+#[test]
+fn checkpoints_come_at_their_cadence_while_the_controller_waits() {
+    // One engine, 30 ms chunks; a checkpoint at most every 100 ms, and only
+    // when a chunk came in since the last one: the test of a checkpoint that
+    // the controller makes while it waits (News::Waiting) as well as on news.
+    let job = job(Mode::Balanced, 12, &all(1), 1);
+    let work = |_: usize, chunk| slow(&job, Duration::from_millis(30), chunk);
+    let every = Duration::from_millis(100);
+    let start = Instant::now();
+    let mut cadence = Cadence::new(every, start);
+    let mut saves: Vec<(Instant, usize)> = Vec::new();
+    let (mut arrived, mut waits) = (0, 0);
+    let cluster = Cluster {
+        job: &job,
+        grace: Duration::from_secs(30),
+        work: &work,
+        controller: TestAlarm::default(),
+        engines: vec![TestAlarm::default()],
+    };
+    cluster.run(&mut |news| {
+        match news {
+            News::Chunk(_) => {
+                arrived += 1;
+                cadence.added();
+            }
+            News::Waiting => waits += 1,
+        }
+        let now = Instant::now();
+        if cadence.due(now) {
+            saves.push((now, arrived));
+            cadence.saved(now);
+        }
+    });
+    assert_eq!(arrived, 12);
+    assert!(waits > 0, "the controller waited");
+    // 12 chunks of at least 30 ms: at least 360 ms, so at least 3 saves.
+    assert!(saves.len() >= 3, "{} saves", saves.len());
+    let mut last = (start, 0);
+    for &(at, chunks) in &saves {
+        assert!(at - last.0 >= every, "two saves within the cadence");
+        assert!(chunks > last.1, "a save with nothing new");
+        last = (at, chunks);
+    }
+}
+
+#[test]
+fn one_rank_alone_computes_every_chunk_in_order_and_stops_between_chunks() {
+    let job = job(Mode::Balanced, 50, &[0], 4);
+    let alarm = TestAlarm::default();
+    let mut rows = Vec::new();
+    let work = &mut |chunk| compute(&job, Kernel::Scalar, chunk);
+    let outcome = run_alone(
+        &WallClock::new(),
+        &alarm,
+        &job,
+        &job.todo(),
+        work,
+        &mut |news| {
+            if let News::Chunk(row) = news {
+                rows.push(row);
+            }
+        },
+    );
+    assert_eq!(outcome.signal, None);
+    let ids: Vec<u64> = rows.iter().map(|r| r.chunk_id).collect();
+    assert_eq!(ids, (0..50).collect::<Vec<_>>());
+    assert_eq!(
+        rows.iter().map(|r| r.inside).sum::<u64>(),
+        serial_inside(&job)
+    );
+
+    let mut rows = 0;
+    let outcome = run_alone(
+        &WallClock::new(),
+        &alarm,
+        &job,
+        &job.todo(),
+        &mut |chunk| compute(&job, Kernel::Scalar, chunk),
+        &mut |news| {
+            if matches!(news, News::Chunk(_)) {
+                rows += 1;
+                if rows == 10 {
+                    alarm.raise(SIGTERM);
+                }
+            }
+        },
+    );
+    assert_eq!((outcome.signal, rows), (Some(SIGTERM), 10));
+}
+
+#[test]
+fn a_resumed_session_computes_exactly_the_missing_chunks() {
+    for mode in [Mode::Balanced, Mode::Direct] {
+        let mut job = job(mode, 40, &all(3), 2);
+        let missing: Vec<u64> = (0..40).filter(|c| c % 3 != 1).collect();
+        job.set_todo(&missing);
+        let work = kernel_work(&job);
+        let (outcome, rows) = session(&job, 3, &work);
+        assert!(outcome.stranded.is_empty());
+        let ids: Vec<u64> = chunk_ids(&rows).into_iter().collect();
+        assert_eq!(ids, missing, "{mode:?}");
+    }
+}

@@ -1,0 +1,90 @@
+//! The seam between the run loops and what carries their messages.
+//!
+//! The controller, engine and one-rank loops ([`super::controller`],
+//! [`super::engine`], [`super::alone`]) are written once against these traits.
+//! [`crate::mpi`] implements them over MPI; the unit tests implement them in
+//! memory (threads and channels). A simulation can implement them too: a
+//! [`Clock`] whose pauses advance simulated time and links that deliver
+//! messages when their simulated arrival time has come run the same loops
+//! without any real waiting.
+//!
+//! The protocol, for one session:
+//! - the controller sends each engine [`Order::Task`]s (balanced mode; in
+//!   direct mode each engine knows its share), then exactly one
+//!   [`Order::Stop`] ("no more chunks: finish your queue") or
+//!   [`Order::Cancel`] ("a signal stops the run: drop your queue");
+//! - an engine sends a [`Report::Result`] per chunk, [`Report::Halt`] if it
+//!   catches a signal itself, and finally one [`Report::Bye`] with its totals,
+//!   which the controller checks against what arrived.
+
+use super::pace::Pause;
+use std::time::Duration;
+
+/// One computed chunk, as an engine reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct ChunkResult {
+    pub(crate) chunk_id: u64,
+    pub(crate) inside: u64,
+    /// Compute time on the engine (wall clock).
+    pub(crate) compute_s: f64,
+    /// CPU time the engine's thread got while computing.
+    pub(crate) compute_cpu_s: f64,
+}
+
+/// Controller to engine.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Order {
+    /// Compute this chunk after the ones already queued.
+    Task(u64),
+    /// No more chunks will come: finish the queue, then say goodbye.
+    Stop,
+    /// Stop now, leave the queued chunks: the run was stopped by this signal.
+    Cancel(i32),
+}
+
+/// Engine to controller.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Report {
+    Result(ChunkResult),
+    /// "I caught this signal; stop everyone."
+    Halt(i32),
+    /// "Nothing more from me": the chunks this engine computed and their
+    /// inside total.
+    Bye {
+        chunks: u64,
+        inside: u64,
+    },
+}
+
+/// The controller's end of the links to its engines (engine ids `0..engines`).
+pub(crate) trait ControllerLink {
+    fn engines(&self) -> usize;
+    fn send(&mut self, engine: usize, order: Order);
+    /// A report that has arrived, with its engine, without waiting.
+    fn try_recv(&mut self) -> Option<(usize, Report)>;
+}
+
+/// An engine's end of its link to the controller.
+pub(crate) trait EngineLink {
+    fn send(&mut self, report: Report);
+    /// An order that has arrived, without waiting.
+    fn try_recv(&mut self) -> Option<Order>;
+}
+
+/// Time as a loop sees it.
+pub(crate) trait Clock {
+    /// Time since an arbitrary fixed origin.
+    fn now(&self) -> Duration;
+    /// CPU time this rank's process has used (the controller's own cost).
+    fn cpu(&self) -> Duration;
+    /// Waits as `pause` says before the next poll.
+    fn pause(&mut self, pause: Pause);
+}
+
+/// The stopping signals (SIGINT, SIGTERM, SIGUSR1) as one rank sees them.
+pub(crate) trait Alarm {
+    /// The first stopping signal this rank caught or was relayed, if any.
+    fn caught(&self) -> Option<i32>;
+    /// Records `signal` as if this rank had caught it (a relay from another).
+    fn relay(&self, signal: i32);
+}

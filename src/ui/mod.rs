@@ -1,0 +1,4 @@
+//! What a person sees.
+
+pub(crate) mod progress;
+pub(crate) mod report;
