@@ -325,6 +325,50 @@ fn mpi_library_names_the_implementation_that_ran() {
     }
 }
 
+/// Every line reaches the stream in one write: with stdout and stderr in one
+/// pipe (`2>&1`, Slurm's merged .out files), no other output lands inside a
+/// line. Stderr lines once went out as the text and then "\n".
+#[test]
+fn merged_stdout_and_stderr_keep_every_line_whole() {
+    let dir = scratch("merged");
+    for attempt in 0..100 {
+        let mode = ["balanced", "direct"][attempt % 2];
+        let args = [
+            "--mode", mode, "-n", "2e5", "-k", "200", "--json", "--force",
+        ];
+        let mut args = args.to_vec();
+        args.extend(["-o", "r.h5"]);
+        let (reader, writer) = std::io::pipe().unwrap();
+        let mut cmd = common::command(&dir, 3, &args, &[]);
+        cmd.stdout(writer.try_clone().unwrap()).stderr(writer);
+        let child = cmd.spawn().expect(common::SPAWN);
+        drop(cmd);
+        let collect = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut { reader }, &mut text).unwrap();
+            text
+        });
+        let run = common::wait(child, "a run with merged output");
+        let merged = collect.join().unwrap();
+        assert_eq!(run.status, Some(0), "{merged}");
+        let mut json = 0;
+        for line in merged.lines() {
+            if line.starts_with('{') {
+                let value: Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("attempt {attempt}: {e}: {line:?}\n{merged}"));
+                assert!(value.is_object());
+                json += 1;
+            } else {
+                let whole = ["ready: ", "progress ", "[stdout:"]
+                    .iter()
+                    .any(|p| line.starts_with(p));
+                assert!(whole, "attempt {attempt}: a broken line {line:?}\n{merged}");
+            }
+        }
+        assert_eq!(json, 1, "attempt {attempt}:\n{merged}");
+    }
+}
+
 #[test]
 fn json_quiet_and_progress_outputs() {
     let dir = scratch("outputs");

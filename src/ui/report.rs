@@ -93,11 +93,16 @@ pub(crate) fn command_line(args: impl Iterator<Item = std::ffi::OsString>) -> St
     args.map(quote).collect::<Vec<_>>().join(" ")
 }
 
-/// Prints a line, ignoring a closed pipe (`mcpi | head` must not panic).
-/// Writes one line and flushes it. Failures on stderr are ignored (there is
-/// nowhere left to report them); [`print_to_stdout`] keeps its own.
+/// Writes `text` and its newline in one write and flushes it, returning
+/// the error instead of panicking (`mcpi | head` must not panic). One write:
+/// stderr is unbuffered, and a line written as its text and then "\n" can be
+/// split by another process's output where mpirun or Slurm merge streams.
+/// Failures on stderr are ignored by the callers (there is nowhere left to
+/// report them); [`print_to_stdout`] keeps its own.
 pub(crate) fn print_to(stream: &mut dyn Write, text: &str) -> std::io::Result<()> {
-    writeln!(stream, "{text}").and_then(|()| stream.flush())
+    stream
+        .write_all(format!("{text}\n").as_bytes())
+        .and_then(|()| stream.flush())
 }
 
 /// The tutorial's `%px print(os.getpid())`: one `[stdout:k] PID` line per
@@ -242,6 +247,31 @@ mod tests {
         assert_eq!(
             one_line(rendered),
             "unexpected argument '--bogus' found (see mcpi --help)"
+        );
+    }
+
+    /// Counts the writes made to it.
+    struct Writes(Vec<Vec<u8>>);
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_is_one_write() {
+        let mut stream = Writes(Vec::new());
+        print_to(&mut stream, "mcpi: error: no").unwrap();
+        print_to(&mut stream, "[stdout:0] 1\n[stdout:1] 2").unwrap();
+        assert_eq!(
+            stream.0,
+            [&b"mcpi: error: no\n"[..], b"[stdout:0] 1\n[stdout:1] 2\n"]
         );
     }
 
