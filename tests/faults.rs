@@ -698,5 +698,10 @@ fn help_and_version_print_once_and_succeed() {
         version.ok().stdout.trim(),
         format!("mcpi {}", env!("CARGO_PKG_VERSION"))
     );
+    for (what, once) in [("man", ".TH mcpi"), ("bash", "_mcpi() {")] {
+        let run = mcpi_in(&dir, 3, &["--generate", what], &[]);
+        assert_eq!(run.ok().stdout.matches(once).count(), 1, "{}", run.stdout);
+        assert_eq!(run.stderr, "");
+    }
     assert!(snapshot(&dir).is_empty());
 }

@@ -1,7 +1,7 @@
 //! Rank 0 before any work: parse, check, claim the output, and decide.
 
 use super::session::Controller;
-use super::EXIT_USAGE;
+use super::{EXIT_FAILURE, EXIT_USAGE};
 use crate::config::cli::Cli;
 use crate::config::{Destination, Job, Settings};
 use crate::kernel::Kernel;
@@ -40,6 +40,15 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
             return (Verdict::Exit(0), None);
         }
     };
+    if let Some(what) = cli.generate {
+        return match what.write(&mut std::io::stdout().lock()) {
+            Ok(()) => (Verdict::Exit(0), None),
+            Err(e) => {
+                report::error(&format!("cannot write to stdout: {e}"));
+                (Verdict::Exit(EXIT_FAILURE), None)
+            }
+        };
+    }
     let settings = Settings::from_cli(&cli);
     let slurm = SlurmJob::from_env();
     if let Some(Err(e)) = slurm.as_ref().map(|job| job.check_launch(ranks)) {

@@ -51,7 +51,8 @@ Examples:
   srun --mpi=pmi2 mcpi --mode balanced      inside a Slurm allocation
   mpirun -n 4 mcpi --resume results/mcpi-balanced-4r-20261129T101500Z.partial.h5
                                             finish an interrupted run
-  mcpi --samples 1e8                        one process: the serial baseline";
+  mcpi --samples 1e8                        one process: the serial baseline
+  mcpi --generate man > mcpi.1              the man page (also bash, zsh, fish)";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -134,6 +135,37 @@ pub(crate) struct Cli {
     /// computed before saving without them.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
     pub(crate) grace: Duration,
+
+    /// Print the man page or a shell completion script on stdout and exit.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub(crate) generate: Option<Generate>,
+}
+
+/// What `--generate` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Generate {
+    /// A roff man page (`mcpi.1`).
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl Generate {
+    /// Writes the man page or completion script to `out`.
+    pub(crate) fn write(self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        use clap::CommandFactory;
+        use clap_complete::Shell;
+        let mut command = Cli::command();
+        let shell = match self {
+            Generate::Man => return clap_mangen::Man::new(command).render(out),
+            Generate::Bash => Shell::Bash,
+            Generate::Zsh => Shell::Zsh,
+            Generate::Fish => Shell::Fish,
+        };
+        clap_complete::generate(shell, &mut command, "mcpi", out);
+        Ok(())
+    }
 }
 
 /// Seconds as a plain non-negative number: `10`, `0.5`.
@@ -199,6 +231,23 @@ pub(crate) mod tests {
     #[test]
     fn the_cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_man_page_and_completions_know_every_option() {
+        for what in [Generate::Man, Generate::Bash, Generate::Zsh, Generate::Fish] {
+            let mut out = Vec::new();
+            what.write(&mut out).unwrap();
+            // roff escapes hyphens: `\-\-checkpoint\-every`.
+            let text = String::from_utf8(out).unwrap().replace('\\', "");
+            for option in ["samples", "checkpoint-every", "resume", "generate"] {
+                assert!(text.contains(option), "{what:?} lacks --{option}");
+            }
+        }
+        assert_eq!(
+            parse(&["--generate", "zsh"]).unwrap().generate,
+            Some(Generate::Zsh)
+        );
     }
 
     #[test]
