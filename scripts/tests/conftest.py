@@ -33,9 +33,11 @@ def run(cmd, env=None, cwd=None, timeout=TIMEOUT):
 
 
 def plot(*args, cwd=None):
-    """scripts/plot.py in this interpreter (the venv of scripts/plot)."""
-    return run([sys.executable, os.path.join(SCRIPTS, "plot.py"), *map(str, args)], cwd=cwd,
-               env={"MPLBACKEND": "Agg"})
+    """scripts/plot's package in this interpreter (the venv of scripts/plot), as scripts/plot
+    runs it."""
+    pythonpath = os.pathsep.join(p for p in (SCRIPTS, os.environ.get("PYTHONPATH")) if p)
+    return run([sys.executable, "-P", "-m", "mcpi_plot", *map(str, args)], cwd=cwd,
+               env={"MPLBACKEND": "Agg", "PYTHONPATH": pythonpath})
 
 
 @pytest.fixture(scope="session")

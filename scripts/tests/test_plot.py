@@ -1,4 +1,4 @@
-"""scripts/plot.py on real mcpi results: figures, derived numbers, bad inputs."""
+"""scripts/plot (the mcpi_plot package) on real mcpi results: figures, derived numbers, bad inputs."""
 
 import math
 import os
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import mcpi_bin, plot, run
 
-import plot as plotmod
+from mcpi_plot import analysis, read
 
 # Pixel sizes of the PNGs (width, height), fixed by the figure sizes at 100 dpi.
 PNG_SIZES = {
@@ -150,7 +150,7 @@ def test_help_explains_inputs_and_figures():
 # --- derived numbers, recomputed from the files ---------------------------------------------
 
 def runs_of(folder, kind):
-    return [r for r in plotmod.load_sweep(str(folder)).runs if r.manifest["kind"] == kind]
+    return [r for r in read.load_sweep(str(folder)).runs if r.manifest["kind"] == kind]
 
 
 def test_manifest_matches_the_files(sweep):
@@ -184,7 +184,7 @@ def test_strong_speedup_and_efficiency(sweep):
             targets[key] = len(f.attrs["targets"])
     ones = sorted(t for (m, n), ts in elapsed.items() if n == 1 for t in ts)
     t1 = (ones[len(ones) // 2 - 1] + ones[len(ones) // 2]) / 2  # 4 runs: even count
-    baseline, derived = plotmod.strong_scaling(runs_of(folder, "strong"))
+    baseline, derived = analysis.strong_scaling(runs_of(folder, "strong"))
     assert baseline == pytest.approx(t1, rel=1e-12)
     assert {(d["mode"], d["ranks"]) for d in derived} == set(elapsed)
     for d in derived:
@@ -196,13 +196,13 @@ def test_strong_speedup_and_efficiency(sweep):
 
 
 def test_scaling_table_agrees_with_the_plot(sweep):
-    """scaling.sh's printed table (awk) and plot.py (numpy) derive the same numbers."""
+    """scaling.sh's printed table (awk) and mcpi_plot (numpy) derive the same numbers."""
     folder, stdout = sweep
     table = stdout[stdout.rindex("\nkind "):].splitlines()[2:]
     printed = {(c[0], c[1], int(c[2])): c for c in map(str.split, table)
                if len(c) == 10 and c[0] in ("strong", "weak")}
     assert len(printed) == 12
-    for kind, derive in (("strong", plotmod.strong_scaling), ("weak", plotmod.weak_scaling)):
+    for kind, derive in (("strong", analysis.strong_scaling), ("weak", analysis.weak_scaling)):
         t1, rows = derive(runs_of(folder, kind))
         for d in rows:
             cells = printed[(kind, d["mode"], d["ranks"])]
@@ -227,7 +227,7 @@ def test_weak_efficiency(sweep):
             elapsed.setdefault((row["mode"], int(row["ranks"])), []).append(
                 float(attr(f, "elapsed_s")))
     t1 = float(np.median([t for (m, n), ts in elapsed.items() if n == 1 for t in ts]))
-    baseline, derived = plotmod.weak_scaling(runs_of(folder, "weak"))
+    baseline, derived = analysis.weak_scaling(runs_of(folder, "weak"))
     assert baseline == pytest.approx(t1, rel=1e-12)
     for d in derived:
         key = (d["mode"], d["ranks"])
@@ -253,7 +253,7 @@ def test_imbalance(sweep, name):
         assert float(e["busy_s"]) == pytest.approx(busy[int(e["engine_id"])], rel=1e-9)
         assert int(e["chunks"]) == count[int(e["engine_id"])]
     want = max(busy[t] for t in tg) / (sum(busy[t] for t in tg) / len(tg))
-    ids, got_busy, got_count, imbalance = plotmod.load_balance(plotmod.load(path))
+    ids, got_busy, got_count, imbalance = analysis.load_balance(read.load(path))
     assert ids == sorted(busy)
     assert list(got_busy) == pytest.approx([busy[i] for i in ids], rel=1e-12)
     assert list(got_count) == [count[i] for i in ids]
@@ -261,7 +261,7 @@ def test_imbalance(sweep, name):
     assert imbalance >= 1.0
     cpu = np.bincount(chunks["engine_id"].astype(int), weights=chunks["compute_cpu_s"],
                       minlength=max(ids) + 1)
-    assert list(plotmod.cpu_busy(plotmod.load(path), ids)) == pytest.approx(
+    assert list(analysis.cpu_busy(read.load(path), ids)) == pytest.approx(
         [cpu[i] for i in ids], rel=1e-12)
 
 
@@ -280,7 +280,7 @@ def test_running_estimate(sweep, name):
         hits += r[ii]
         want_n.append(n_acc)
         want_pi.append(float(Fraction(4 * hits, n_acc)))
-    n, pi_hat, err, sigma = plotmod.running_estimate(plotmod.load(path))
+    n, pi_hat, err, sigma = analysis.running_estimate(read.load(path))
     assert list(n) == want_n
     assert list(pi_hat) == pytest.approx(want_pi, rel=1e-15)
     assert list(err) == pytest.approx([abs(p - math.pi) for p in want_pi], rel=1e-9, abs=1e-15)
@@ -425,18 +425,18 @@ def test_schema2_resumed_file_is_plotted(tmp_path):
     assert res.returncode == 0, res.stderr
     for kind in FILE_FIGURES:
         assert_real_png(os.path.join(tmp_path, f"resumed-{kind}.png"), kind)
-    v2 = plotmod.load(str(path))
+    v2 = read.load(str(path))
     assert v2.schema == 2 and len(v2.sessions) == 2 and not v2.partial
     assert "2 sessions (resumed)" in v2.caption()
     first = float(v2.sessions[0]["elapsed_s"])
-    assert plotmod.session_offsets(v2) == {0: 0.0, 1: first}
+    assert analysis.session_offsets(v2) == {0: 0.0, 1: first}
     # Engine rows are per session; the load balance counts each chunk once.
     with h5py.File(path, "r") as f:
         chunks = f["chunks"][()]
         assert sorted(set(chunks["session"])) == [0, 1]
         assert len(f["engines"]) == 2
-    assert int(plotmod.load_balance(v2)[2].sum()) == 100
-    n, pi_hat, _, _ = plotmod.running_estimate(v2)
+    assert int(analysis.load_balance(v2)[2].sum()) == 100
+    n, pi_hat, _, _ = analysis.running_estimate(v2)
     assert n[-1] == 10**9
     assert pi_hat[-1] == 4 * int(chunks["inside"].sum()) / 10**9
 
@@ -449,9 +449,9 @@ def test_schema2_partial_file_alone_is_plotted_with_a_note(tmp_path):
     assert res.returncode == 0, res.stderr
     for kind in FILE_FIGURES:
         assert_real_png(os.path.join(tmp_path, f"run.partial-{kind}.png"), kind)
-    run_ = plotmod.load(partial)
+    run_ = read.load(partial)
     assert run_.partial and f"PARTIAL: {done} of 100 chunks done" in run_.caption()
-    assert plotmod.running_estimate(run_)[0][-1] == done * 10**7
+    assert analysis.running_estimate(run_)[0][-1] == done * 10**7
 
 
 def test_partial_file_in_a_sweep_is_skipped(sweep_copy, tmp_path):
@@ -467,7 +467,7 @@ def test_partial_file_in_a_sweep_is_skipped(sweep_copy, tmp_path):
         f"plot: {sweep_copy / name}: skipped: partial run ({done} of 100 chunks)"]
     for kind in SWEEP_FIGURES:
         assert_real_png(os.path.join(sweep_copy, f"{kind}.png"), kind)
-    _, rows = plotmod.strong_scaling(runs_of(sweep_copy, "strong"))
+    _, rows = analysis.strong_scaling(runs_of(sweep_copy, "strong"))
     assert [len(r["elapsed"]) for r in rows if (r["mode"], r["ranks"]) == ("balanced", 2)] == [1]
 
 
@@ -486,3 +486,15 @@ def test_summary_lists_every_run(sweep):
             assert cells[-1] == os.path.join(str(folder), row["file"])
             want = 4 * int(f.attrs["inside"]) / int(f.attrs["samples"])
         assert float(cells[7]) == pytest.approx(want, abs=5e-9)
+
+
+def test_host_label_is_passed_not_kept(sweep):
+    """--host reaches the captions as an argument: nothing of it stays behind."""
+    folder, _ = sweep
+    run_ = read.load(os.path.join(folder, "strong-direct-3r-1.h5"))
+    recorded = ", ".join(run_.hosts)
+    assert "host lab box \u00b7" in run_.caption("lab box")
+    assert f"host {recorded} \u00b7" in run_.caption()
+    sweep_ = read.load_sweep(str(folder))
+    assert "host lab box \u00b7" in sweep_.caption("strong", "lab box")
+    assert "host lab box" not in sweep_.caption("strong")

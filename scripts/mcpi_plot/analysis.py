@@ -1,0 +1,130 @@
+"""Numbers derived from mcpi runs (read.Run): the running estimate, session offsets, load
+balance, strong and weak scaling, and which run stands for a sweep. The tests recompute
+these independently from the files."""
+
+import math
+
+from .read import MODES
+
+
+def running_estimate(run):
+    """Cumulative samples n, running estimate pi_hat(n), |pi_hat - pi| and the standard
+    error 4*sqrt(p(1-p)/n), p = pi/4, over the chunks in chunk-id order."""
+    import numpy as np
+
+    c = run.chunks
+    n = np.cumsum(c["samples"].astype(np.float64))
+    hits = np.cumsum(c["inside"].astype(np.float64))
+    pi_hat = 4.0 * hits / n
+    p = math.pi / 4
+    sigma = 4.0 * np.sqrt(p * (1 - p) / n)
+    return n, pi_hat, np.abs(pi_hat - math.pi), sigma
+
+
+def session_offsets(run):
+    """Start of each session on one continuous time axis: the sum of the earlier
+    sessions' elapsed times (schema 1: one session at 0)."""
+    offsets, t = {}, 0.0
+    for s in run.sessions:
+        offsets[int(s["session"])] = t
+        t += float(s["elapsed_s"])
+    return offsets
+
+
+def load_balance(run):
+    """Engine ids, busy time (sum of compute_s) and chunk count per engine, from
+    /chunks, and the imbalance max/mean of the busy times over the targeted engines."""
+    import numpy as np
+
+    ids = sorted({int(e) for e in run.engines["engine_id"]} | set(run.targets)
+                 | {int(e) for e in run.chunks["engine_id"]})
+    busy = np.array([float(run.chunks["compute_s"][run.chunks["engine_id"] == i].sum())
+                     for i in ids])
+    count = np.array([int(np.count_nonzero(run.chunks["engine_id"] == i)) for i in ids])
+    targeted = np.array([busy[ids.index(t)] for t in run.targets if t in ids])
+    mean = float(targeted.mean()) if len(targeted) else 0.0
+    imbalance = float(targeted.max()) / mean if mean > 0 else float("nan")
+    return ids, busy, count, imbalance
+
+
+def cpu_busy(run, ids):
+    """CPU time per engine (sum of compute_cpu_s), or None when the file lacks it."""
+    import numpy as np
+
+    if "compute_cpu_s" not in run.chunks.dtype.names:
+        return None
+    c = run.chunks
+    return np.array([float(c["compute_cpu_s"][c["engine_id"] == i].sum()) for i in ids])
+
+
+def stats(values):
+    """(median, min, max) of values."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    return float(np.median(v)), float(v.min()), float(v.max())
+
+
+def strong_scaling(runs):
+    """Speedup and efficiency per mode and rank count over the repeats.
+
+    Returns (baseline, rows): baseline is T1, the median elapsed_s of the 1-rank runs
+    (None when there are none: then each run's speedup is serial_s / elapsed_s); rows
+    are dicts mode, ranks, engines, elapsed, speedup, efficiency, where the last three
+    are lists over the repeats, in the order the runs were given.
+    """
+    import numpy as np
+
+    ones = [r["elapsed_s"] for r in runs if r["ranks"] == 1]
+    baseline = float(np.median(ones)) if ones else None
+    groups = {}
+    for r in runs:
+        groups.setdefault((r.mode, int(r["ranks"])), []).append(r)
+    rows = []
+    for (mode, ranks), group in sorted(groups.items()):
+        engines = group[0].used_engines
+        elapsed = [float(r["elapsed_s"]) for r in group]
+        if baseline is not None:
+            speedup = [baseline / t for t in elapsed]
+        else:
+            speedup = [float(r["serial_s"]) / float(r["elapsed_s"]) for r in group]
+        rows.append({"mode": mode, "ranks": ranks, "engines": engines, "elapsed": elapsed,
+                     "speedup": speedup, "efficiency": [s / engines for s in speedup]})
+    return baseline, rows
+
+
+def weak_scaling(runs):
+    """Elapsed time and weak efficiency T1 / T(N) per mode and rank count.
+
+    Returns (baseline, rows) as strong_scaling, with rows mode, ranks, engines,
+    samples, elapsed and efficiency (None when there is no 1-rank run)."""
+    import numpy as np
+
+    ones = [r["elapsed_s"] for r in runs if r["ranks"] == 1]
+    baseline = float(np.median(ones)) if ones else None
+    groups = {}
+    for r in runs:
+        groups.setdefault((r.mode, int(r["ranks"])), []).append(r)
+    rows = []
+    for (mode, ranks), group in sorted(groups.items()):
+        elapsed = [float(r["elapsed_s"]) for r in group]
+        eff = [baseline / t for t in elapsed] if baseline is not None else None
+        rows.append({"mode": mode, "ranks": ranks, "engines": group[0].used_engines,
+                     "samples": int(group[0]["samples"]), "elapsed": elapsed,
+                     "efficiency": eff})
+    return baseline, rows
+
+
+def representative(runs):
+    """Per mode, of the runs with the most ranks, the one with the median elapsed time
+    (the lower median for an even count); balanced first."""
+    chosen = []
+    for mode in MODES:
+        mine = [r for r in runs if r.mode == mode]
+        if not mine:
+            continue
+        top = max(int(r["ranks"]) for r in mine)
+        mine = sorted((r for r in mine if int(r["ranks"]) == top),
+                      key=lambda r: float(r["elapsed_s"]))
+        chosen.append(mine[(len(mine) - 1) // 2])
+    return chosen
