@@ -27,13 +27,13 @@ pub(super) enum Verdict {
 /// Rank 0, in a world of `ranks`: parses and checks everything before any
 /// work starts. A refusal is printed here, once.
 pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
-    let refuse = |message: String| {
-        report::error(&message);
+    let refuse = |message: &dyn std::fmt::Display| {
+        report::error(&message.to_string());
         (Verdict::Exit(EXIT_USAGE), None)
     };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => return refuse(report::one_line(&e.render().to_string())),
+        Err(e) if e.use_stderr() => return refuse(&report::one_line(&e.render().to_string())),
         Err(e) => {
             // --help and --version.
             let _ = e.print();
@@ -52,15 +52,15 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
     let settings = Settings::from_cli(&cli);
     let slurm = SlurmJob::from_env();
     if let Some(Err(e)) = slurm.as_ref().map(|job| job.check_launch(ranks)) {
-        return refuse(e);
+        return refuse(&e);
     }
     let kernel_override = std::env::var("MCPI_KERNEL").ok().filter(|k| !k.is_empty());
     if let Err(e) = Kernel::select(kernel_override.as_deref()) {
-        return refuse(e);
+        return refuse(&e);
     }
     let mut job = match Job::from_cli(&cli, run::engines(ranks), kernel_override) {
         Ok(job) => job,
-        Err(e) => return refuse(e),
+        Err(e) => return refuse(&e),
     };
     let force = settings.force;
     let (claimed, ledger) = match &settings.destination {
@@ -77,7 +77,7 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
                 ));
                 return (Verdict::Exit(0), None);
             }
-            Err(e) => return refuse(e),
+            Err(e) => return refuse(&e),
         },
         Destination::File(path) => (output::reserve_new(path, force), Ledger::new(job.chunks)),
         Destination::Default => (
@@ -93,11 +93,11 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
     };
     let output: Target = match claimed {
         Ok(target) => target,
-        Err(e) => return refuse(e),
+        Err(e) => return refuse(&e),
     };
     if let Err(e) = h5::probe(&output.temp) {
         output.abandon();
-        return refuse(e);
+        return refuse(&e);
     }
     let controller = Controller {
         settings,
@@ -153,7 +153,7 @@ fn resumable(
         return Err(format!("{} does not exist", path.display()));
     }
     let stored = h5::read(path)?;
-    checkpoint::check_resumable(path, &stored, requested)?;
+    checkpoint::check_resumable(path, &stored, requested).map_err(|e| e.to_string())?;
     (job.samples, job.chunks, job.seed) = (stored.samples, stored.chunks, stored.seed);
     let final_path = checkpoint::final_path(path, &stored.output);
     let gone = checkpoint::last_session_is_gone(&stored.sessions, &World::processor_name());

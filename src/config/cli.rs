@@ -221,7 +221,9 @@ pub(crate) enum ProgressMode {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::Job;
+    use crate::config::targets::TargetsError;
+    use crate::config::{ConfigError, Job};
+    use crate::run::plan::PlanError;
     use clap::CommandFactory;
 
     pub(crate) fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
@@ -294,11 +296,14 @@ pub(crate) mod tests {
         let cli = parse(&["--seed", "18446744073709551615", "--window", "+64"]).unwrap();
         assert_eq!((cli.seed, cli.window), (Some(u64::MAX), MAX_WINDOW));
         let cli = parse(&["--samples", "10", "--chunks", "11"]).unwrap();
-        assert!(Job::from_cli(&cli, 3, None)
-            .unwrap_err()
-            .contains("more than --samples"));
+        assert!(matches!(
+            Job::from_cli(&cli, 3, None),
+            Err(ConfigError::Plan(PlanError::MoreChunksThanSamples { .. }))
+        ));
         let cli = parse(&["--targets", ":-1"]).unwrap();
-        let err = Job::from_cli(&cli, 1, None).unwrap_err();
-        assert!(err.contains("selects no engine"));
+        assert!(matches!(
+            Job::from_cli(&cli, 1, None),
+            Err(ConfigError::Targets(TargetsError::NoEngine { .. }))
+        ));
     }
 }

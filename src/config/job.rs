@@ -2,6 +2,7 @@
 //! and broadcast it.
 
 use super::cli::{Cli, DEFAULT_CHUNKS, DEFAULT_SAMPLES, DEFAULT_SEED};
+use super::ConfigError;
 use crate::run::plan::ChunkPlan;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
@@ -67,7 +68,7 @@ impl Job {
         cli: &Cli,
         engines: usize,
         kernel: Option<String>,
-    ) -> Result<Job, String> {
+    ) -> Result<Job, ConfigError> {
         let samples = cli.samples.unwrap_or(DEFAULT_SAMPLES);
         let chunks = cli.chunks.unwrap_or(DEFAULT_CHUNKS);
         ChunkPlan::new(samples, chunks)?;

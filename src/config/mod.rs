@@ -10,3 +10,12 @@ pub(crate) mod targets;
 
 pub(crate) use job::{Job, Mode};
 pub(crate) use settings::{Destination, Settings};
+
+/// Why the command line cannot make a job.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error(transparent)]
+    Plan(#[from] crate::run::plan::PlanError),
+    #[error(transparent)]
+    Targets(#[from] targets::TargetsError),
+}

@@ -22,6 +22,15 @@ pub mod avx512;
 
 use std::fmt;
 
+/// Why `MCPI_KERNEL` is refused.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum KernelError {
+    #[error("MCPI_KERNEL={0} is not a kernel (choose one of: {names})", names = Kernel::ALL.map(|k| k.name()).join(", "))]
+    Unknown(String),
+    #[error("MCPI_KERNEL={0}: this CPU does not support it")]
+    Unsupported(String),
+}
+
 /// A kernel implementation, chosen once per process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
@@ -46,23 +55,18 @@ impl Kernel {
 
     /// The kernel to use: `MCPI_KERNEL` if set (an error if unknown or not
     /// supported by this CPU), otherwise the fastest one this CPU supports.
-    pub fn select(env_override: Option<&str>) -> Result<Kernel, String> {
+    pub fn select(env_override: Option<&str>) -> Result<Kernel, KernelError> {
         match env_override {
             None | Some("") => Ok(Self::best()),
             Some(name) => {
                 let kernel = Self::ALL
                     .into_iter()
                     .find(|k| k.name() == name)
-                    .ok_or_else(|| {
-                        format!(
-                            "MCPI_KERNEL={name} is not a kernel (choose one of: {})",
-                            Self::ALL.map(|k| k.name()).join(", ")
-                        )
-                    })?;
+                    .ok_or_else(|| KernelError::Unknown(name.into()))?;
                 if kernel.is_supported() {
                     Ok(kernel)
                 } else {
-                    Err(format!("MCPI_KERNEL={name}: this CPU does not support it"))
+                    Err(KernelError::Unsupported(name.into()))
                 }
             }
         }
@@ -141,13 +145,18 @@ mod tests {
         assert_eq!(Kernel::select(None), Ok(Kernel::best()));
         assert_eq!(Kernel::select(Some("scalar")), Ok(Kernel::Scalar));
         let err = Kernel::select(Some("avx9000")).unwrap_err();
-        assert!(err.contains("avx9000") && err.contains("scalar"), "{err}");
+        assert_eq!(err, KernelError::Unknown("avx9000".into()));
+        assert_eq!(
+            err.to_string(),
+            "MCPI_KERNEL=avx9000 is not a kernel (choose one of: avx512, avx2, portable, scalar)"
+        );
         for kernel in Kernel::ALL {
             let selected = Kernel::select(Some(kernel.name()));
             if kernel.is_supported() {
                 assert_eq!(selected, Ok(kernel));
             } else {
-                assert!(selected.unwrap_err().contains("does not support"));
+                let name = kernel.name().to_string();
+                assert_eq!(selected, Err(KernelError::Unsupported(name)));
             }
         }
     }

@@ -29,23 +29,32 @@ pub struct ChunkPlan {
     pub chunks: u64,
 }
 
+/// Why samples cannot be cut into chunks.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("--chunks must be at least 1")]
+    NoChunks,
+    #[error(
+        "--chunks {chunks} is more than --samples {samples}: every chunk needs at least one sample"
+    )]
+    MoreChunksThanSamples { chunks: u64, samples: u64 },
+    #[error("--chunks {chunks} is more than the maximum of {MAX_CHUNKS}")]
+    TooManyChunks { chunks: u64 },
+}
+
 /// Most chunks a run may have: each chunk costs a row of bookkeeping.
 pub const MAX_CHUNKS: u64 = 1_000_000;
 
 impl ChunkPlan {
-    pub fn new(samples: u64, chunks: u64) -> Result<ChunkPlan, String> {
+    pub fn new(samples: u64, chunks: u64) -> Result<ChunkPlan, PlanError> {
         if chunks == 0 {
-            return Err("--chunks must be at least 1".into());
+            return Err(PlanError::NoChunks);
         }
         if chunks > samples {
-            return Err(format!(
-                "--chunks {chunks} is more than --samples {samples}: every chunk needs at least one sample"
-            ));
+            return Err(PlanError::MoreChunksThanSamples { chunks, samples });
         }
         if chunks > MAX_CHUNKS {
-            return Err(format!(
-                "--chunks {chunks} is more than the maximum of {MAX_CHUNKS}"
-            ));
+            return Err(PlanError::TooManyChunks { chunks });
         }
         Ok(ChunkPlan { samples, chunks })
     }
@@ -90,12 +99,18 @@ mod tests {
 
     #[test]
     fn rejects_impossible_plans() {
-        assert!(ChunkPlan::new(10, 0).unwrap_err().contains("at least 1"));
-        assert!(ChunkPlan::new(10, 11)
-            .unwrap_err()
-            .contains("more than --samples"));
-        assert!(ChunkPlan::new(u64::MAX, MAX_CHUNKS + 1)
-            .unwrap_err()
-            .contains("maximum"));
+        assert_eq!(ChunkPlan::new(10, 0), Err(PlanError::NoChunks));
+        assert_eq!(
+            ChunkPlan::new(10, 11),
+            Err(PlanError::MoreChunksThanSamples {
+                chunks: 11,
+                samples: 10
+            })
+        );
+        let chunks = MAX_CHUNKS + 1;
+        assert_eq!(
+            ChunkPlan::new(u64::MAX, chunks),
+            Err(PlanError::TooManyChunks { chunks })
+        );
     }
 }

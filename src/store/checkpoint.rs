@@ -13,7 +13,7 @@
 use super::h5::Stored;
 use crate::kernel::rng::RNG_NAME;
 use crate::record::{ChunkRow, EngineRow, SessionRow, SCHEMA_VERSION};
-use crate::run::plan::ChunkPlan;
+use crate::run::plan::{ChunkPlan, PlanError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -96,54 +96,74 @@ pub(crate) struct Requested {
     pub(crate) seed: Option<u64>,
 }
 
+/// Why a file cannot be resumed exactly.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub(crate) enum ResumeError {
+    #[error("{path} has results schema 1, which has no checkpoints: it cannot be resumed")]
+    SchemaOne { path: String },
+    #[error("{path} has results schema {found}; this mcpi reads schema {SCHEMA_VERSION}")]
+    Schema { path: String, found: u64 },
+    #[error(
+        "{path} was written by mcpi {found}; this is mcpi {}: resume it with the same version",
+        env!("CARGO_PKG_VERSION")
+    )]
+    McpiVersion { path: String, found: String },
+    #[error("{path} uses the {found} generator; this mcpi has {RNG_NAME}")]
+    Generator { path: String, found: String },
+    #[error("{option} {given} does not match {path}, which has {stored}; leave {option} out to resume it")]
+    Contradicts {
+        path: String,
+        option: &'static str,
+        given: u64,
+        stored: u64,
+    },
+    #[error("{path} holds an impossible run: {plan}")]
+    Impossible { path: String, plan: PlanError },
+    #[error("{path} is inconsistent: its row for chunk {chunk} does not fit the run")]
+    Inconsistent { path: String, chunk: u64 },
+}
+
 /// Refuses a file that this mcpi cannot resume exactly: another schema, mcpi
 /// version or generator, options that contradict it, or rows that don't fit.
 pub(crate) fn check_resumable(
     path: &Path,
     stored: &Stored,
     requested: &Requested,
-) -> Result<(), String> {
-    let shown = path.display();
-    let ours = env!("CARGO_PKG_VERSION");
+) -> Result<(), ResumeError> {
+    let path = path.display().to_string();
     match stored.schema_version {
-        None => {
-            return Err(format!(
-                "{shown} has results schema 1, which has no checkpoints: it cannot be resumed"
-            ))
-        }
-        Some(v) if v != u64::from(SCHEMA_VERSION) => {
-            return Err(format!(
-                "{shown} has results schema {v}; this mcpi reads schema {SCHEMA_VERSION}"
-            ))
+        None => return Err(ResumeError::SchemaOne { path }),
+        Some(found) if found != u64::from(SCHEMA_VERSION) => {
+            return Err(ResumeError::Schema { path, found })
         }
         Some(_) => {}
     }
-    if stored.mcpi_version != ours {
-        return Err(format!(
-            "{shown} was written by mcpi {}; this is mcpi {ours}: resume it with the same version",
-            stored.mcpi_version
-        ));
+    if stored.mcpi_version != env!("CARGO_PKG_VERSION") {
+        let found = stored.mcpi_version.clone();
+        return Err(ResumeError::McpiVersion { path, found });
     }
     if stored.rng != RNG_NAME {
-        return Err(format!(
-            "{shown} uses the {} generator; this mcpi has {RNG_NAME}",
-            stored.rng
-        ));
+        let found = stored.rng.clone();
+        return Err(ResumeError::Generator { path, found });
     }
-    for (option, given, stored_value) in [
+    for (option, given, stored) in [
         ("--samples", requested.samples, stored.samples),
         ("--chunks", requested.chunks, stored.chunks),
         ("--seed", requested.seed, stored.seed),
     ] {
-        if let Some(given) = given.filter(|&g| g != stored_value) {
-            return Err(format!(
-                "{option} {given} does not match {shown}, which has {stored_value}; \
-                 leave {option} out to resume it"
-            ));
+        if let Some(given) = given.filter(|&g| g != stored) {
+            return Err(ResumeError::Contradicts {
+                path,
+                option,
+                given,
+                stored,
+            });
         }
     }
-    let plan = ChunkPlan::new(stored.samples, stored.chunks)
-        .map_err(|e| format!("{shown} holds an impossible run: {e}"))?;
+    let plan = match ChunkPlan::new(stored.samples, stored.chunks) {
+        Ok(plan) => plan,
+        Err(plan) => return Err(ResumeError::Impossible { path, plan }),
+    };
     let mut seen = vec![false; stored.chunks as usize];
     let sessions = stored.sessions.len() as u32;
     for row in &stored.rows {
@@ -153,10 +173,8 @@ pub(crate) fn check_resumable(
             && row.inside <= row.samples
             && row.session < sessions;
         if !fits {
-            return Err(format!(
-                "{shown} is inconsistent: its row for chunk {} does not fit the run",
-                row.chunk_id
-            ));
+            let chunk = row.chunk_id;
+            return Err(ResumeError::Inconsistent { path, chunk });
         }
     }
     Ok(())
@@ -329,35 +347,67 @@ mod tests {
         let refused = |stored: Stored, requested: &Requested| {
             check_resumable(path, &stored, requested).unwrap_err()
         };
+        let path = || "r.partial.h5".to_string();
         let seed = Requested {
             seed: Some(8),
             ..Requested::default()
         };
-        assert!(refused(stored(), &seed).contains("--seed 8 does not match"));
+        let err = refused(stored(), &seed);
+        assert_eq!(
+            err.to_string(),
+            "--seed 8 does not match r.partial.h5, which has 7; leave --seed out to resume it"
+        );
         let v1 = Stored {
             schema_version: None,
             ..stored()
         };
-        assert!(refused(v1, &ok).contains("schema 1"));
+        assert_eq!(refused(v1, &ok), ResumeError::SchemaOne { path: path() });
         let v3 = Stored {
             schema_version: Some(3),
             ..stored()
         };
-        assert!(refused(v3, &ok).contains("schema 3"));
+        let found = 3;
+        assert_eq!(
+            refused(v3, &ok),
+            ResumeError::Schema {
+                path: path(),
+                found
+            }
+        );
         let old = Stored {
             mcpi_version: "0.0.1".into(),
             ..stored()
         };
-        assert!(refused(old, &ok).contains("mcpi 0.0.1"));
+        let found = "0.0.1".to_string();
+        assert_eq!(
+            refused(old, &ok),
+            ResumeError::McpiVersion {
+                path: path(),
+                found
+            }
+        );
         let rng = Stored {
             rng: "xorshift".into(),
             ..stored()
         };
-        assert!(refused(rng, &ok).contains("xorshift"));
-        for bad in [row(1, 2), row(4, 2), row(3, 2)] {
+        let found = "xorshift".to_string();
+        assert_eq!(
+            refused(rng, &ok),
+            ResumeError::Generator {
+                path: path(),
+                found
+            }
+        );
+        for (bad, chunk) in [(row(1, 2), 1), (row(4, 2), 4), (row(3, 2), 3)] {
             let mut s = stored();
             s.rows.push(bad);
-            assert!(refused(s, &ok).contains("inconsistent"));
+            assert_eq!(
+                refused(s, &ok),
+                ResumeError::Inconsistent {
+                    path: path(),
+                    chunk
+                }
+            );
         }
     }
 

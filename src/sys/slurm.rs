@@ -7,6 +7,17 @@
 
 use serde::Serialize;
 
+/// srun started several tasks, but MPI sees each alone.
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error(
+    "srun started {tasks} tasks but MPI sees 1 rank: each would run alone. \
+     Launch with the --mpi plugin this MPI library uses (MPICH: srun --mpi=pmi2, \
+     Open MPI: srun --mpi=pmix), or with its mpirun"
+)]
+pub(crate) struct LaunchError {
+    tasks: u32,
+}
+
 /// What Slurm says about the job and step mcpi runs in.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub(crate) struct SlurmJob {
@@ -89,13 +100,9 @@ impl SlurmJob {
     /// An error when `srun` started several processes but MPI sees this one
     /// alone: the MPI library and srun's `--mpi` plugin do not talk, so every
     /// task would run the whole job by itself as "rank 0 of 1".
-    pub(crate) fn check_launch(&self, mpi_ranks: usize) -> Result<(), String> {
+    pub(crate) fn check_launch(&self, mpi_ranks: usize) -> Result<(), LaunchError> {
         match self.step_tasks {
-            Some(tasks) if tasks > 1 && mpi_ranks == 1 => Err(format!(
-                "srun started {tasks} tasks but MPI sees 1 rank: each would run alone. \
-                 Launch with the --mpi plugin this MPI library uses (MPICH: srun --mpi=pmi2, \
-                 Open MPI: srun --mpi=pmix), or with its mpirun"
-            )),
+            Some(tasks) if tasks > 1 && mpi_ranks == 1 => Err(LaunchError { tasks }),
             _ => Ok(()),
         }
     }
@@ -183,11 +190,7 @@ mod tests {
     fn an_srun_step_of_singletons_is_refused() {
         let step =
             |tasks: &str| job(&[("SLURM_JOB_ID", "5"), ("SLURM_STEP_NUM_TASKS", tasks)]).unwrap();
-        let err = step("4").check_launch(1).unwrap_err();
-        assert!(
-            err.contains("srun started 4 tasks but MPI sees 1 rank"),
-            "{err}"
-        );
+        assert_eq!(step("4").check_launch(1), Err(LaunchError { tasks: 4 }));
         assert_eq!(step("4").check_launch(4), Ok(()));
         assert_eq!(step("1").check_launch(1), Ok(()));
         // mpirun inside a job starts one srun task per node, then its own ranks.
