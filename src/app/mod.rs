@@ -13,6 +13,8 @@
 
 mod decide;
 mod session;
+#[cfg(test)]
+mod tests;
 
 use crate::config::Job;
 use crate::kernel::Kernel;
@@ -76,7 +78,7 @@ pub fn main() -> i32 {
     let identities = world.gather_bytes(&serde_json::to_vec(&me).expect("serialisable"));
     let session = controller
         .zip(identities)
-        .map(|(c, ids)| Session::new(c, world.size(), &job, &parse_identities(&ids)));
+        .map(|(c, ids)| Session::new(c, &job, &parse_identities(&ids), World::library_version()));
     world.barrier();
     let startup_s = launched.elapsed().as_secs_f64();
 
@@ -84,7 +86,7 @@ pub fn main() -> i32 {
         Some(mut session) => {
             session.begin(startup_s);
             let outcome = run_controller(&world, &job, kernel, &mut session);
-            let ending = session.finish(outcome);
+            let ending = session.finish(outcome, &ProcessAlarm);
             if ending.abort {
                 world.abort(ending.code);
             }

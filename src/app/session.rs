@@ -5,9 +5,9 @@
 use super::{Identity, EXIT_FAILURE};
 use crate::config::{Job, Mode, Settings};
 use crate::kernel::rng;
-use crate::mpi::World;
 use crate::record::stats::{Estimate, Timings};
 use crate::record::{tally_engines, EngineRow, RunRecord, SessionRow, Summary, SCHEMA_VERSION};
+use crate::run::transport::Alarm;
 use crate::run::{self, News, Outcome};
 use crate::store::checkpoint::{Cadence, Ledger};
 use crate::store::h5;
@@ -76,7 +76,14 @@ pub(super) struct Session {
 impl Session {
     /// Rank 0 in a world of `ranks`, once every rank's identity is in: the
     /// session's engine rows and the first checkpoint of a fresh run.
-    pub(super) fn new(c: Controller, ranks: usize, job: &Job, identities: &[Identity]) -> Session {
+    /// `identities` are in rank order; `mpi_library` names the MPI library.
+    pub(super) fn new(
+        c: Controller,
+        job: &Job,
+        identities: &[Identity],
+        mpi_library: String,
+    ) -> Session {
+        let ranks = identities.len();
         let session = c.ledger.session();
         let engines = (0..ranks)
             .filter_map(|rank| Some((rank, run::engine_of_rank(ranks, rank)?)))
@@ -103,8 +110,8 @@ impl Session {
             job: job.clone(),
             ranks: ranks as u32,
             engines_available: run::engines(ranks) as u32,
-            mpi_library: World::library_version(),
-            host: World::processor_name(),
+            mpi_library,
+            host: identities[0].host.clone(),
             engines,
             startup_s: 0.0,
             start: now,
@@ -173,7 +180,8 @@ impl Session {
 
     /// The session is over: writes the results, or the checkpoint if the run
     /// was stopped, and returns the exit status for every rank.
-    pub(super) fn finish(self, outcome: Outcome) -> Ending {
+    /// `alarm` tells whether a signal came after the last chunk.
+    pub(super) fn finish(self, outcome: Outcome, alarm: &impl Alarm) -> Ending {
         if let Some(progress) = &self.progress {
             progress.finish();
         }
@@ -188,7 +196,7 @@ impl Session {
         if !c.ledger.is_complete() {
             let signal = outcome
                 .signal
-                .or_else(signals::caught)
+                .or_else(|| alarm.caught())
                 .expect("stopped by a signal");
             let code = signals::exit_status(signal);
             let saved = c.save(&record);
@@ -234,7 +242,7 @@ impl Session {
             ));
             return Ending::exit(EXIT_FAILURE);
         }
-        if let Some(signal) = signals::caught() {
+        if let Some(signal) = alarm.caught() {
             report::notice(&format!(
                 "{} arrived after the last chunk; the results are complete in {}",
                 signals::name(signal),

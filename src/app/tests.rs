@@ -1,0 +1,208 @@
+//! Whole sessions of the program without MPI: rank 0's real session code
+//! (records, checkpoints, results files) fed by the real controller and
+//! engine loops in memory.
+
+use super::session::{Controller, Session};
+use super::Identity;
+use crate::config::cli::tests::parse;
+use crate::config::{Job, Settings};
+use crate::kernel::Kernel;
+use crate::run::memory::{Cluster, TestAlarm};
+use crate::run::transport::Alarm;
+use crate::run::{self, News};
+use crate::store::checkpoint::{self, Ledger, Requested};
+use crate::store::{h5, output};
+use crate::sys::clock::UtcTime;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const ENGINES: usize = 3;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mcpi-app-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn identities() -> Vec<Identity> {
+    (0..=ENGINES as u32)
+        .map(|rank| Identity {
+            pid: 1000 + rank,
+            host: "node1".into(),
+            kernel: "scalar".into(),
+        })
+        .collect()
+}
+
+/// Runs one session of `job` into `output` with in-memory engines; `stop`
+/// raises a signal on the controller once that many chunks came in.
+fn session(
+    settings: Settings,
+    job: &Job,
+    target: output::Target,
+    ledger: Ledger,
+    stop: Option<usize>,
+) -> super::session::Ending {
+    let controller = Controller {
+        settings,
+        output: target,
+        ledger,
+        started_utc: UtcTime::now(),
+        slurm: None,
+    };
+    let mut s = Session::new(controller, job, &identities(), "in-memory MPI".into());
+    s.begin(0.0);
+    let work = |_: usize, chunk| {
+        std::thread::sleep(Duration::from_micros(200));
+        run::compute(job, Kernel::Scalar, chunk)
+    };
+    let cluster = Cluster {
+        job,
+        grace: s.grace(),
+        work: &work,
+        controller: TestAlarm::default(),
+        engines: vec![TestAlarm::default(); ENGINES],
+    };
+    let mut heard = 0;
+    let outcome = cluster.run(&mut |news| {
+        if matches!(news, News::Chunk(_)) {
+            heard += 1;
+            if Some(heard) == stop {
+                cluster.controller.raise(libc::SIGTERM);
+            }
+        }
+        s.hear(news);
+    });
+    s.finish(outcome, &cluster.controller)
+}
+
+fn inside(path: &Path) -> u64 {
+    h5::read(path).unwrap().rows.iter().map(|r| r.inside).sum()
+}
+
+#[test]
+fn a_session_writes_every_chunk_and_publishes_the_results() {
+    let dir = scratch("complete");
+    let path = dir.join("r.h5");
+    let cli = parse(&["-q", "-n", "4e4", "-k", "40", "-o", path.to_str().unwrap()]).unwrap();
+    let job = Job::from_cli(&cli, ENGINES, None).unwrap();
+    let target = output::reserve_new(&path, false).unwrap();
+    let ending = session(
+        Settings::from_cli(&cli),
+        &job,
+        target,
+        Ledger::new(40),
+        None,
+    );
+    assert_eq!((ending.code, ending.abort), (0, false));
+    let stored = h5::read(&path).unwrap();
+    assert_eq!(stored.rows.len(), 40);
+    assert_eq!(stored.sessions.len(), 1);
+    let serial: u64 = (0..40)
+        .map(|c| run::compute(&job, Kernel::Scalar, c).inside)
+        .sum();
+    assert_eq!(inside(&path), serial);
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, ["r.h5"], "no checkpoint or claim is left behind");
+}
+
+#[test]
+fn an_interrupted_session_saves_a_checkpoint_that_a_resumed_one_completes() {
+    let dir = scratch("resume");
+    let path = dir.join("r.h5");
+    let shown = path.to_str().unwrap();
+    let args = ["-q", "-n", "6e4", "-k", "60", "--checkpoint-every", "0"];
+    let cli = parse(&[&args[..], &["-o", shown]].concat()).unwrap();
+    let job = Job::from_cli(&cli, ENGINES, None).unwrap();
+    let target = output::reserve_new(&path, false).unwrap();
+    let partial = target.partial.clone();
+    let ending = session(
+        Settings::from_cli(&cli),
+        &job,
+        target,
+        Ledger::new(60),
+        Some(10),
+    );
+    assert_eq!((ending.code, ending.abort), (128 + libc::SIGTERM, false));
+    assert!(!path.exists() && partial.exists());
+    let first = h5::read(&partial).unwrap();
+    let saved: Vec<u64> = first.rows.iter().map(|r| r.chunk_id).collect();
+    assert!(
+        (10..60).contains(&saved.len()),
+        "{} chunks saved",
+        saved.len()
+    );
+
+    // The resume: what decide does for --resume, then a session of the rest.
+    let resume = parse(&["-q", "--resume", partial.to_str().unwrap()]).unwrap();
+    let mut job = Job::from_cli(&resume, ENGINES, None).unwrap();
+    checkpoint::check_resumable(&partial, &first, &Requested::default()).unwrap();
+    (job.samples, job.chunks, job.seed) = (first.samples, first.chunks, first.seed);
+    let ledger = Ledger::resume(first);
+    let missing = ledger.missing();
+    job.set_todo(&missing);
+    let final_path = checkpoint::final_path(&partial, shown).unwrap();
+    let target = output::reserve(&final_path, false).unwrap();
+    let ending = session(Settings::from_cli(&resume), &job, target, ledger, None);
+    assert_eq!(ending.code, 0);
+    assert!(path.exists() && !partial.exists());
+
+    let stored = h5::read(&path).unwrap();
+    assert_eq!(stored.sessions.len(), 2);
+    let second: Vec<u64> = stored
+        .rows
+        .iter()
+        .filter(|r| r.session == 1)
+        .map(|r| r.chunk_id)
+        .collect();
+    assert_eq!(
+        second, missing,
+        "the resumed session computes exactly the missing chunks"
+    );
+    let serial: u64 = (0..60)
+        .map(|c| run::compute(&job, Kernel::Scalar, c).inside)
+        .sum();
+    assert_eq!(inside(&path), serial);
+}
+
+#[test]
+fn a_signal_after_the_last_chunk_keeps_the_results_and_still_says_so() {
+    let dir = scratch("late");
+    let path = dir.join("r.h5");
+    let cli = parse(&["-q", "-n", "1e4", "-k", "10", "-o", path.to_str().unwrap()]).unwrap();
+    let job = Job::from_cli(&cli, ENGINES, None).unwrap();
+    let target = output::reserve_new(&path, false).unwrap();
+    let controller = Controller {
+        settings: Settings::from_cli(&cli),
+        output: target,
+        ledger: Ledger::new(10),
+        started_utc: UtcTime::now(),
+        slurm: None,
+    };
+    let mut s = Session::new(controller, &job, &identities(), "in-memory MPI".into());
+    s.begin(0.0);
+    let work = |_: usize, chunk| run::compute(&job, Kernel::Scalar, chunk);
+    let cluster = Cluster {
+        job: &job,
+        grace: s.grace(),
+        work: &work,
+        controller: TestAlarm::default(),
+        engines: vec![TestAlarm::default(); ENGINES],
+    };
+    let outcome = cluster.run(&mut |news| s.hear(news));
+    assert_eq!(outcome.signal, None);
+    cluster.controller.raise(libc::SIGINT);
+    assert_eq!(cluster.controller.caught(), Some(libc::SIGINT));
+    let ending = s.finish(outcome, &cluster.controller);
+    assert_eq!(ending.code, 128 + libc::SIGINT);
+    assert_eq!(
+        h5::read(&path).unwrap().rows.len(),
+        10,
+        "the results are complete"
+    );
+}
