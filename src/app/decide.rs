@@ -8,8 +8,8 @@ use crate::kernel::Kernel;
 use crate::mpi::World;
 use crate::run;
 use crate::store::checkpoint::{self, Ledger, Requested};
-use crate::store::h5;
-use crate::store::output::{self, Refusal, Target};
+use crate::store::output::{self, OutputError, Target};
+use crate::store::{h5, StoreError};
 use crate::sys::clock::UtcTime;
 use crate::sys::slurm::SlurmJob;
 use crate::ui::report;
@@ -109,8 +109,42 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
     (Verdict::Run(job), Some(controller))
 }
 
+/// Why `--resume FILE` is refused, beyond what the store layer says.
+#[derive(Debug, thiserror::Error)]
+enum DecideError {
+    #[error("{} does not exist", .0.display())]
+    Missing(PathBuf),
+    #[error(
+        "{} is not named like a checkpoint (<results name>.partial.h5); rename it back to resume it",
+        .0.display()
+    )]
+    NotACheckpoint(PathBuf),
+    #[error(
+        "{} already exists: that run was completed; remove {} or pass --force to replace the results with this run's",
+        .results.display(), .checkpoint.display()
+    )]
+    Completed {
+        results: PathBuf,
+        checkpoint: PathBuf,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<h5::H5Error> for DecideError {
+    fn from(e: h5::H5Error) -> Self {
+        DecideError::Store(e.into())
+    }
+}
+
+impl From<checkpoint::ResumeError> for DecideError {
+    fn from(e: checkpoint::ResumeError) -> Self {
+        DecideError::Store(e.into())
+    }
+}
+
 /// A claimed (or refused) output, with the chunks already done.
-type Claim = (Result<Target, String>, Ledger);
+type Claim = (Result<Target, OutputError>, Ledger);
 
 /// `--resume FILE`: checks FILE, points `job` at its run and missing chunks,
 /// and claims the results file it completes into; `None` if FILE is
@@ -120,24 +154,22 @@ fn claim_resumed(
     requested: &Requested,
     force: bool,
     job: &mut Job,
-) -> Result<Option<Claim>, String> {
+) -> Result<Option<Claim>, DecideError> {
     let Some((final_path, ledger, gone)) = resumable(checkpoint, requested, job)? else {
         return Ok(None);
     };
     if final_path.exists() && !force {
-        return Err(format!(
-            "{} already exists: that run was completed; remove {} or pass --force \
-             to replace the results with this run's",
-            final_path.display(),
-            checkpoint.display()
-        ));
+        return Err(DecideError::Completed {
+            results: final_path,
+            checkpoint: checkpoint.to_path_buf(),
+        });
     }
     let claimed = match output::reserve(&final_path, force) {
         // A crashed session's claim: its controller is gone.
-        Err(Refusal::Taken(_)) if gone => output::take_over(&final_path, force),
+        Err(OutputError::Taken { .. }) if gone => output::take_over(&final_path, force),
         claimed => claimed,
     };
-    Ok(Some((claimed.map_err(Refusal::message), ledger)))
+    Ok(Some((claimed, ledger)))
 }
 
 /// Reads and checks `path`, points `job` at its run and missing chunks, and
@@ -148,12 +180,12 @@ fn resumable(
     path: &Path,
     requested: &Requested,
     job: &mut Job,
-) -> Result<Option<(PathBuf, Ledger, bool)>, String> {
+) -> Result<Option<(PathBuf, Ledger, bool)>, DecideError> {
     if !path.exists() {
-        return Err(format!("{} does not exist", path.display()));
+        return Err(DecideError::Missing(path.to_path_buf()));
     }
     let stored = h5::read(path)?;
-    checkpoint::check_resumable(path, &stored, requested).map_err(|e| e.to_string())?;
+    checkpoint::check_resumable(path, &stored, requested)?;
     (job.samples, job.chunks, job.seed) = (stored.samples, stored.chunks, stored.seed);
     let final_path = checkpoint::final_path(path, &stored.output);
     let gone = checkpoint::last_session_is_gone(&stored.sessions, &World::processor_name());
@@ -163,13 +195,7 @@ fn resumable(
     }
     // A complete checkpoint (a crash before its results were published)
     // is published by a session with nothing to compute.
-    let final_path = final_path.ok_or_else(|| {
-        format!(
-            "{} is not named like a checkpoint (<results name>.partial.h5); \
-             rename it back to resume it",
-            path.display()
-        )
-    })?;
+    let final_path = final_path.ok_or_else(|| DecideError::NotACheckpoint(path.to_path_buf()))?;
     job.set_todo(&ledger.missing());
     Ok(Some((final_path, ledger, gone)))
 }

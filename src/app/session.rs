@@ -10,8 +10,8 @@ use crate::record::{tally_engines, EngineRow, RunRecord, SessionRow, Summary, SC
 use crate::run::transport::Alarm;
 use crate::run::{self, News, Outcome};
 use crate::store::checkpoint::{Cadence, Ledger};
-use crate::store::h5;
 use crate::store::output::Target;
+use crate::store::{h5, StoreError};
 use crate::sys::clock::{process_cpu_time, UtcTime};
 use crate::sys::signals;
 use crate::sys::slurm::SlurmJob;
@@ -33,8 +33,9 @@ pub(super) struct Controller {
 impl Controller {
     /// Writes `record` as the checkpoint: into its temporary file, then in
     /// place of the previous one.
-    fn save(&self, record: &RunRecord) -> Result<(), String> {
-        h5::write(record, &self.output.partial_temp).and_then(|()| self.output.checkpoint())
+    fn save(&self, record: &RunRecord) -> Result<(), StoreError> {
+        h5::write(record, &self.output.partial_temp)?;
+        Ok(self.output.checkpoint()?)
     }
 }
 
@@ -363,7 +364,7 @@ impl Session {
 }
 
 /// Rank 0: writes the results file and reports.
-fn publish(c: &Controller, record: &RunRecord) -> Result<(), String> {
+fn publish(c: &Controller, record: &RunRecord) -> Result<(), StoreError> {
     h5::write(record, &c.output.temp).inspect_err(|_| c.output.abandon())?;
     c.output.publish()?;
     let summary = &record.summary;

@@ -18,7 +18,7 @@ pub mod plan;
 pub(crate) mod transport;
 
 #[cfg(test)]
-mod memory;
+pub(crate) mod memory;
 #[cfg(test)]
 mod tests;
 

@@ -8,20 +8,41 @@ use crate::record::{ChunkRow, EngineRow, RunRecord, SessionRow, SCHEMA_VERSION};
 use hdf5::types::VarLenUnicode;
 use hdf5::H5Type;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Checks, before any work, that HDF5 can create a file at `path` (it
 /// truncates whatever is there). Shared file systems without locking fail here
 /// rather than after the run.
-pub(crate) fn probe(path: &Path) -> Result<(), String> {
+pub(crate) fn probe(path: &Path) -> Result<(), H5Error> {
     hdf5::File::create(path)
         .and_then(|file| file.close())
-        .map_err(|e| format!("HDF5 cannot create {}: {}", path.display(), one_line(&e)))
+        .map_err(|e| H5Error::Create {
+            path: path.to_path_buf(),
+            detail: one_line(&e),
+        })
+}
+
+/// Why a results file cannot be written or read. HDF5's own reason is kept
+/// as its text, on one line.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub(crate) enum H5Error {
+    #[error("HDF5 cannot create {}: {detail}", .path.display())]
+    Create { path: PathBuf, detail: String },
+    #[error("cannot write {}: {detail}", .path.display())]
+    Write { path: PathBuf, detail: String },
+    #[error("{} is not a readable HDF5 file ({detail}); it may be truncated or corrupt", .path.display())]
+    Unreadable { path: PathBuf, detail: String },
+    #[error("{} is not an mcpi results file: {what} ({detail})", .path.display())]
+    NotMcpi {
+        path: PathBuf,
+        what: String,
+        detail: String,
+    },
 }
 
 /// Writes `record` to `path`, replacing what is there, and flushes it to
 /// stable storage.
-pub(crate) fn write(record: &RunRecord, path: &Path) -> Result<(), String> {
+pub(crate) fn write(record: &RunRecord, path: &Path) -> Result<(), H5Error> {
     write_file(record, path)
         .map_err(|e| one_line(&e))
         .and_then(|()| {
@@ -29,7 +50,10 @@ pub(crate) fn write(record: &RunRecord, path: &Path) -> Result<(), String> {
                 .and_then(|f| f.sync_all())
                 .map_err(|e| e.to_string())
         })
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|detail| H5Error::Write {
+            path: path.to_path_buf(),
+            detail,
+        })
 }
 
 /// What a results file holds, as far as resuming it needs.
@@ -50,27 +74,22 @@ pub(crate) struct Stored {
 }
 
 /// Reads the results file at `path`.
-pub(crate) fn read(path: &Path) -> Result<Stored, String> {
-    let file = hdf5::File::open(path).map_err(|e| {
-        format!(
-            "{} is not a readable HDF5 file ({}); it may be truncated or corrupt",
-            path.display(),
-            one_line(&e)
-        )
+pub(crate) fn read(path: &Path) -> Result<Stored, H5Error> {
+    let file = hdf5::File::open(path).map_err(|e| H5Error::Unreadable {
+        path: path.to_path_buf(),
+        detail: one_line(&e),
     })?;
-    let not_mcpi = |what: &str, e: hdf5::Error| {
-        format!(
-            "{} is not an mcpi results file: {what} ({})",
-            path.display(),
-            one_line(&e)
-        )
+    let not_mcpi = |what: &str, e: hdf5::Error| H5Error::NotMcpi {
+        path: path.to_path_buf(),
+        what: what.into(),
+        detail: one_line(&e),
     };
-    let int = |name: &str| -> Result<u64, String> {
+    let int = |name: &str| -> Result<u64, H5Error> {
         file.attr(name)
             .and_then(|a| a.read_scalar::<u64>())
             .map_err(|e| not_mcpi(&format!("no attribute {name}"), e))
     };
-    let text = |name: &str| -> Result<String, String> {
+    let text = |name: &str| -> Result<String, H5Error> {
         file.attr(name)
             .and_then(|a| a.read_scalar::<VarLenUnicode>())
             .map(|s| s.as_str().to_string())

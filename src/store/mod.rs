@@ -4,3 +4,14 @@
 pub(crate) mod checkpoint;
 pub mod h5;
 pub(crate) mod output;
+
+/// Why a run's files could not be kept as they should.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    #[error(transparent)]
+    Output(#[from] output::OutputError),
+    #[error(transparent)]
+    H5(#[from] h5::H5Error),
+    #[error(transparent)]
+    Resume(#[from] checkpoint::ResumeError),
+}

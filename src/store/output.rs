@@ -31,20 +31,68 @@ pub(crate) struct Target {
     force: bool,
 }
 
-/// Why a path can't be claimed.
-#[derive(Debug, PartialEq)]
-pub(crate) enum Refusal {
+/// Why a results file cannot be claimed, checkpointed or published.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OutputError {
+    #[error("--output {} does not name a file", .path.display())]
+    NotAFile { path: PathBuf },
+    #[error("{} is a directory", .path.display())]
+    IsDirectory { path: PathBuf },
+    #[error("{} already exists; pass --force to overwrite it or choose another --output", .path.display())]
+    Exists { path: PathBuf },
+    #[error("{} is a symbolic link; not replacing it", .path.display())]
+    Symlink { path: PathBuf },
+    #[error("{} is not a regular file; not replacing it", .path.display())]
+    NotRegular { path: PathBuf },
+    #[error("cannot use --output {}: {source}", .path.display())]
+    Unusable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--output {} is not valid UTF-8, which HDF5 needs", .path.display())]
+    NotUtf8 { path: PathBuf },
+    #[error("cannot create the output directory {}: {source}", .dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     /// Another run holds the temporary name.
-    Taken(String),
-    Invalid(String),
-}
-
-impl Refusal {
-    pub(crate) fn message(self) -> String {
-        match self {
-            Refusal::Taken(m) | Refusal::Invalid(m) => m,
-        }
-    }
+    #[error(
+        "{} exists: another mcpi run is writing {} (or one crashed: remove the file)",
+        .temp.display(), .path.display()
+    )]
+    Taken { path: PathBuf, temp: PathBuf },
+    #[error(
+        "--output {}: the name is too long for mcpi's temporary file {} ({source})",
+        .path.display(), .temp.display()
+    )]
+    NameTooLong {
+        path: PathBuf,
+        temp: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write to the output directory {}: {source}", .dir.display())]
+    DirNotWritable {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no free name for {stem}.h5 in {}", .dir.display())]
+    NoFreeName { stem: String, dir: PathBuf },
+    #[error(
+        "{} holds an interrupted run of {}: finish it with `mcpi --resume {}` or remove it",
+        .partial.display(), .path.display(), .partial.display()
+    )]
+    Interrupted { path: PathBuf, partial: PathBuf },
+    #[error("cannot write {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{} appeared while mcpi ran; not overwriting it. The results are in {}",
+        .path.display(), .temp.display()
+    )]
+    Appeared { path: PathBuf, temp: PathBuf },
 }
 
 /// Claims the default name in `dir` (normally [`RESULTS_DIR`]),
@@ -60,7 +108,7 @@ pub(crate) fn reserve_default(
     ranks: u32,
     now: UtcTime,
     slurm_job: Option<&str>,
-) -> Result<Target, String> {
+) -> Result<Target, OutputError> {
     let job = match slurm_job {
         Some(id) if !id.is_empty() => {
             let safe = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
@@ -81,53 +129,44 @@ pub(crate) fn reserve_default(
             continue;
         }
         match reserve(&path, false) {
-            Err(Refusal::Taken(_)) => continue,
-            claimed => return claimed.map_err(Refusal::message),
+            Err(OutputError::Taken { .. }) => continue,
+            claimed => return claimed,
         }
     }
-    Err(format!("no free name for {stem}.h5 in {}", dir.display()))
+    let dir = dir.to_path_buf();
+    Err(OutputError::NoFreeName { stem, dir })
 }
 
 /// Checks that `path` can take a result and claims its temporary file. The
 /// path must name a file; if it exists, it is refused unless `force`, and
 /// even then only a regular file is replaced. Missing directories are
 /// created, but only once every other check has passed.
-pub(crate) fn reserve(path: &Path, force: bool) -> Result<Target, Refusal> {
-    let invalid = |m: String| Err(Refusal::Invalid(m));
-    let shown = path.display();
+pub(crate) fn reserve(path: &Path, force: bool) -> Result<Target, OutputError> {
+    let owned = || path.to_path_buf();
     let name = match last_component(path) {
         Some(name) => name,
-        None => return invalid(format!("--output {shown} does not name a file")),
+        None => return Err(OutputError::NotAFile { path: owned() }),
     };
     match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => return invalid(format!("{shown} is a directory")),
-        Ok(_) if !force => {
-            return invalid(format!(
-                "{shown} already exists; pass --force to overwrite it or choose another --output"
-            ))
-        }
-        Ok(meta) if meta.is_symlink() => {
-            return invalid(format!("{shown} is a symbolic link; not replacing it"))
-        }
-        Ok(meta) if !meta.is_file() => {
-            return invalid(format!("{shown} is not a regular file; not replacing it"))
-        }
+        Ok(meta) if meta.is_dir() => return Err(OutputError::IsDirectory { path: owned() }),
+        Ok(_) if !force => return Err(OutputError::Exists { path: owned() }),
+        Ok(meta) if meta.is_symlink() => return Err(OutputError::Symlink { path: owned() }),
+        Ok(meta) if !meta.is_file() => return Err(OutputError::NotRegular { path: owned() }),
         Ok(_) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return invalid(format!("cannot use --output {shown}: {e}")),
+        Err(source) => {
+            let path = owned();
+            return Err(OutputError::Unusable { path, source });
+        }
     }
     let dir = parent_dir(path);
     let temp = temp_path(path, name);
     if temp.to_str().is_none() {
-        return invalid(format!(
-            "--output {shown} is not valid UTF-8, which HDF5 needs"
-        ));
+        return Err(OutputError::NotUtf8 { path: owned() });
     }
-    if let Err(e) = fs::create_dir_all(dir) {
-        return invalid(format!(
-            "cannot create the output directory {}: {e}",
-            dir.display()
-        ));
+    if let Err(source) = fs::create_dir_all(dir) {
+        let dir = dir.to_path_buf();
+        return Err(OutputError::CreateDir { dir, source });
     }
     match fs::File::create_new(&temp) {
         Ok(_) => {
@@ -141,40 +180,41 @@ pub(crate) fn reserve(path: &Path, force: bool) -> Result<Target, Refusal> {
                 force,
             })
         }
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(Refusal::Taken(format!(
-            "{} exists: another mcpi run is writing {shown} (or one crashed: remove the file)",
-            temp.display()
-        ))),
-        Err(e) if e.kind() == ErrorKind::InvalidFilename => invalid(format!(
-            "--output {shown}: the name is too long for mcpi's temporary file {} ({e})",
-            temp.display()
-        )),
-        Err(e) => invalid(format!(
-            "cannot write to the output directory {}: {e}",
-            dir.display()
-        )),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(OutputError::Taken {
+            path: owned(),
+            temp,
+        }),
+        Err(source) if source.kind() == ErrorKind::InvalidFilename => {
+            Err(OutputError::NameTooLong {
+                path: owned(),
+                temp,
+                source,
+            })
+        }
+        Err(source) => {
+            let dir = dir.to_path_buf();
+            Err(OutputError::DirNotWritable { dir, source })
+        }
     }
 }
 
 /// [`reserve`] for a new run: also refuses a path whose checkpoint holds an
 /// interrupted run (`--resume` completes that one instead).
-pub(crate) fn reserve_new(path: &Path, force: bool) -> Result<Target, String> {
-    let target = reserve(path, force).map_err(Refusal::message)?;
+pub(crate) fn reserve_new(path: &Path, force: bool) -> Result<Target, OutputError> {
+    let target = reserve(path, force)?;
     if !target.partial.exists() {
         return Ok(target);
     }
     target.abandon();
-    let partial = target.partial.display();
-    Err(format!(
-        "{partial} holds an interrupted run of {}: finish it with \
-         `mcpi --resume {partial}` or remove it",
-        target.path.display()
-    ))
+    Err(OutputError::Interrupted {
+        path: target.path.clone(),
+        partial: target.partial.clone(),
+    })
 }
 
 /// [`reserve`] for a path whose temporary file a crashed run left behind:
 /// removes that file first. Only for a claim known to be stale.
-pub(crate) fn take_over(path: &Path, force: bool) -> Result<Target, Refusal> {
+pub(crate) fn take_over(path: &Path, force: bool) -> Result<Target, OutputError> {
     if let Some(name) = last_component(path) {
         let _ = fs::remove_file(temp_path(path, name));
     }
@@ -194,18 +234,20 @@ fn temp_path(path: &Path, name: &std::ffi::OsStr) -> PathBuf {
 impl Target {
     /// Makes the written `partial_temp` the checkpoint, atomically replacing
     /// the previous one, and flushes the directory entry.
-    pub(crate) fn checkpoint(&self) -> Result<(), String> {
+    pub(crate) fn checkpoint(&self) -> Result<(), OutputError> {
         fs::rename(&self.partial_temp, &self.partial)
             .and_then(|()| sync_dir(&self.partial))
-            .map_err(|e| format!("cannot write {}: {e}", self.partial.display()))
+            .map_err(|source| OutputError::Write {
+                path: self.partial.clone(),
+                source,
+            })
     }
 
     /// Moves the finished temporary file to the final path atomically and
     /// removes the checkpoint. Without `--force`, if something else created
     /// the final path meanwhile, it is left alone and the results stay in the
     /// temporary file.
-    pub(crate) fn publish(&self) -> Result<(), String> {
-        let shown = self.path.display();
+    pub(crate) fn publish(&self) -> Result<(), OutputError> {
         let result = if self.force {
             fs::rename(&self.temp, &self.path)
         } else {
@@ -216,14 +258,15 @@ impl Target {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
             _ => sync_dir(&self.path),
         });
-        result.map_err(|e| match e.kind() {
-            ErrorKind::AlreadyExists => format!(
-                "{shown} appeared while mcpi ran; not overwriting it. The results are in {}",
-                self.temp.display()
-            ),
+        result.map_err(|source| match source.kind() {
+            ErrorKind::AlreadyExists => OutputError::Appeared {
+                path: self.path.clone(),
+                temp: self.temp.clone(),
+            },
             _ => {
                 self.abandon();
-                format!("cannot write {shown}: {e}")
+                let path = self.path.clone();
+                OutputError::Write { path, source }
             }
         })
     }
@@ -269,8 +312,8 @@ mod tests {
         dir
     }
 
-    fn refused(path: &Path, force: bool) -> String {
-        reserve(path, force).unwrap_err().message()
+    fn refused(path: &Path, force: bool) -> OutputError {
+        reserve(path, force).unwrap_err()
     }
 
     #[test]
@@ -299,11 +342,20 @@ mod tests {
         let dir = scratch("exists");
         let path = dir.join("r.h5");
         fs::write(&path, "keep").unwrap();
-        assert!(refused(&path, false).contains("already exists"));
-        assert!(refused(&dir, true).contains("is a directory"));
+        assert!(matches!(refused(&path, false), OutputError::Exists { .. }));
+        assert!(matches!(
+            refused(&dir, true),
+            OutputError::IsDirectory { .. }
+        ));
         std::os::unix::fs::symlink(&path, dir.join("link.h5")).unwrap();
-        assert!(refused(&dir.join("link.h5"), true).contains("symbolic link"));
-        assert!(refused(Path::new("/dev/null"), true).contains("not a regular file"));
+        let link = refused(&dir.join("link.h5"), true);
+        assert!(matches!(link, OutputError::Symlink { .. }));
+        let device = refused(Path::new("/dev/null"), true);
+        assert!(matches!(device, OutputError::NotRegular { .. }));
+        assert_eq!(
+            device.to_string(),
+            "/dev/null is not a regular file; not replacing it"
+        );
         assert_eq!(fs::read_to_string(&path).unwrap(), "keep");
         let target = reserve(&path, true).unwrap();
         target.abandon();
@@ -318,15 +370,12 @@ mod tests {
     fn paths_must_name_files_and_are_checked_before_anything_is_created() {
         let dir = scratch("names");
         fs::write(dir.join("file"), "").unwrap();
-        for (path, reason) in [
-            (dir.join("new/"), "does not name a file"),
-            (dir.join("new/."), "does not name a file"),
-            (dir.join("new/.."), "does not name a file"),
-            (dir.join("file/r.h5"), "cannot use --output"),
-        ] {
+        for path in [dir.join("new/"), dir.join("new/."), dir.join("new/..")] {
             let err = refused(&path, true);
-            assert!(err.contains(reason), "{}: {err}", path.display());
+            assert!(matches!(err, OutputError::NotAFile { .. }), "{err}");
         }
+        let err = refused(&dir.join("file/r.h5"), true);
+        assert!(matches!(err, OutputError::Unusable { .. }), "{err}");
         assert!(
             !dir.join("new").exists(),
             "a refused path created a directory"
@@ -334,7 +383,7 @@ mod tests {
         // The final name fits in 255 bytes, `.<name>.tmp` does not.
         let long = dir.join(format!("{}.h5", "a".repeat(250)));
         let err = refused(&long, false);
-        assert!(err.contains("name is too long"), "{err}");
+        assert!(matches!(err, OutputError::NameTooLong { .. }), "{err}");
         let target = reserve(&dir.join("a/b/r.h5"), false).unwrap();
         assert!(target.temp.is_file() && dir.join("a/b").is_dir());
     }
@@ -344,7 +393,10 @@ mod tests {
         let dir = scratch("claims");
         let path = dir.join("r.h5");
         let first = reserve(&path, false).unwrap();
-        assert!(matches!(reserve(&path, false), Err(Refusal::Taken(_))));
+        assert!(matches!(
+            reserve(&path, false),
+            Err(OutputError::Taken { .. })
+        ));
         first.abandon();
         assert!(reserve(&path, false).is_ok());
     }
@@ -364,10 +416,13 @@ mod tests {
         fs::write(&other, "someone else's").unwrap();
         fs::write(&target.temp, "ours").unwrap();
         let err = target.publish().unwrap_err();
-        assert!(
-            err.contains("appeared") && err.contains(".s.h5.tmp"),
-            "{err}"
-        );
+        match err {
+            OutputError::Appeared { path, temp } => {
+                assert_eq!((path, &temp), (other.clone(), &target.temp));
+                assert!(temp.ends_with(".s.h5.tmp"));
+            }
+            err => panic!("{err}"),
+        }
         assert_eq!(fs::read_to_string(&other).unwrap(), "someone else's");
         assert_eq!(fs::read_to_string(&target.temp).unwrap(), "ours");
 
@@ -408,7 +463,7 @@ mod tests {
         let path = dir.join("r.h5");
         fs::write(dir.join("r.partial.h5"), "interrupted").unwrap();
         let err = reserve_new(&path, true).unwrap_err();
-        assert!(err.contains("holds an interrupted run"), "{err}");
+        assert!(matches!(err, OutputError::Interrupted { .. }), "{err}");
         assert!(!dir.join(".r.h5.tmp").exists(), "the claim is given up");
         fs::remove_file(dir.join("r.partial.h5")).unwrap();
         assert!(reserve_new(&path, false).is_ok());
