@@ -4,11 +4,13 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=scripts/lib/bootstrap.sh
-source "$here/lib/bootstrap.sh"
+# shellcheck source=scripts/lib/launch.sh
+source "$here/lib/launch.sh"
+# The manifest's columns, in order (scripts/plot reads the manifest by the same list).
+read -r -a manifest_columns <<<"$(grep -v '^#' "$here/lib/manifest-columns")"
 
 usage() {
-    cat <<'EOF'
+    sed "s/@MANIFEST_COLUMNS@/${manifest_columns[*]}/" <<'EOF'
 Usage: scripts/scaling.sh [OPTIONS]
 
 Runs mcpi over a range of rank counts, in both modes, several times each, and keeps
@@ -42,7 +44,7 @@ repeat 2, ...) so that a slow phase of a shared machine spreads over all setting
 Output: one line per run, then a table of the median, min and max elapsed time per
 setting. The folder holds <kind>-<mode>-<N>r-<repeat>.h5 files and manifest.tsv:
 '#' lines with the sweep's settings, a header line, then one tab-separated line per
-finished run: kind mode ranks engines repeat samples chunks elapsed_s file.
+finished run: @MANIFEST_COLUMNS@.
 Sweeps never overwrite each other: the default folder gets a -2, -3, ... suffix if
 its name is taken, and an OUT that exists must be an empty directory.
 
@@ -157,30 +159,9 @@ fi
 [ $((chunks_n * max_engines)) -le 1000000 ] || die "CHUNKS x $max_engines engines is more than mcpi's 1e6 chunks"
 [ -z "$seed" ] || [[ $seed =~ ^[0-9]+$ ]] || die "SEED: '$seed' is not a whole number"
 
-# --- mcpi and the launcher -------------------------------------------------------------------
-if [ -n "${MCPI_BIN:-}" ]; then
-    mcpi=$MCPI_BIN
-elif command -v mcpi >/dev/null 2>&1; then
-    mcpi=$(command -v mcpi)
-else
-    mcpi="$here/../target/release/mcpi"
-    [ -e "$mcpi" ] || die "mcpi not found: set MCPI_BIN, put mcpi on PATH (cargo install --path .) or run cargo build --release"
-fi
-[ -x "$mcpi" ] || die "$mcpi is not executable"
-
-launch_cmd() {  # launch_cmd N: sets LAUNCH to the launcher words for N ranks
-    local np=$1 words
-    read -r -a words <<<"${MCPI_LAUNCHER:-mpirun}"
-    [ ${#words[@]} -gt 0 ] || words=(mpirun)
-    if [ "${words[*]}" = mpirun ]; then
-        mpirun_cmd "$np"
-        LAUNCH=("${MPIRUN[@]}")
-    elif [ "${words[*]}" = srun ]; then
-        LAUNCH=(srun --mpi="${MCPI_SRUN_MPI:-pmi2}" -n "$np")
-    else
-        LAUNCH=("${words[@]}" -n "$np")
-    fi
-}
+# --- mcpi and the launcher (scripts/lib/launch.sh) -------------------------------------------
+mcpi_find "$(cd "$here/.." && pwd)" || die "$MCPI_ERROR"
+mcpi=$MCPI
 launch_cmd 1
 command -v "${LAUNCH[0]}" >/dev/null 2>&1 || die "launcher '${LAUNCH[0]}' not found"
 [ "${LAUNCH[0]}" != srun ] || export SRUN_CPUS_PER_TASK=${SLURM_CPUS_PER_TASK:-1}
@@ -207,6 +188,10 @@ else
     done
 fi
 manifest="$out/manifest.tsv"
+manifest_row() {  # manifest_row CELL...: one tab-separated line
+    local IFS=$'\t'
+    printf '%s\n' "$*"
+}
 {
     printf '# mcpi scaling sweep\n'
     printf '# created_utc\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -218,7 +203,7 @@ manifest="$out/manifest.tsv"
     printf '# slurm_job_id\t%s\n' "${SLURM_JOB_ID:-}"
     printf '# np\t%s\n# modes\t%s\n# kinds\t%s\n# repeats\t%s\n' "${nps[*]}" "${mode_list[*]}" "${kind_list[*]}" "$repeats"
     printf '# samples\t%s\n# per_engine\t%s\n# chunks\t%s\n# seed\t%s\n' "$samples_n" "$per_engine_n" "$chunks_n" "${seed:-default}"
-    printf 'kind\tmode\tranks\tengines\trepeat\tsamples\tchunks\telapsed_s\tfile\n'
+    manifest_row "${manifest_columns[@]}"
 } >"$manifest"
 
 runs=$((${#kind_list[@]} * ${#mode_list[@]} * ${#nps[@]} * repeats))
@@ -257,8 +242,11 @@ for ((rep = 1; rep <= repeats; rep++)); do
                     printf 'scaling.sh: error: no JSON summary from run %s: %s\n' "$k" "$json" >&2
                     exit 1
                 fi
-                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$mode" "$n" "$engines" "$rep" \
-                    "$s" "$c" "$elapsed" "$file" >>"$manifest"
+                declare -A row=([kind]=$kind [mode]=$mode [ranks]=$n [engines]=$engines
+                    [repeat]=$rep [samples]=$s [chunks]=$c [elapsed_s]=$elapsed [file]=$file)
+                cells=()
+                for col in "${manifest_columns[@]}"; do cells+=("${row[$col]}"); done
+                manifest_row "${cells[@]}" >>"$manifest"
                 printf '%-6s %-8s %5s %7s %6s %13s %11.6f %10.7f  %s\n' "$kind" "$mode" "$n" "$engines" \
                     "$rep/$repeats" "$s" "$elapsed" "$pi" "$out/$file"
             done
@@ -270,12 +258,14 @@ done
 printf '\n==> elapsed_s over %s repeat(s); speedup = median 1-rank elapsed / median elapsed (strong),\n' "$repeats"
 printf '    weak efficiency = median 1-rank elapsed / median elapsed (weak)\n'
 awk -F '\t' '
-    /^#/ || $1 == "kind" { next }
+    /^#/ { next }
+    !header { for (i = 1; i <= NF; i++) col[$i] = i; header = 1; next }
     {
-        key = $1 "\t" $2 "\t" sprintf("%06d", $3)
-        if (!(key in n)) { order[++keys] = key; eng[key] = $4; smp[key] = $6 }
-        v[key, ++n[key]] = $8
-        if ($3 == 1) { one[$1, ++ones[$1]] = $8 }
+        kind = $col["kind"]; ranks = $col["ranks"] + 0; elapsed = $col["elapsed_s"] + 0
+        key = kind "\t" $col["mode"] "\t" sprintf("%06d", ranks)
+        if (!(key in n)) { order[++keys] = key; eng[key] = $col["engines"]; smp[key] = $col["samples"] }
+        v[key, ++n[key]] = elapsed
+        if (ranks == 1) { one[kind, ++ones[kind]] = elapsed }
     }
     function median(arr, k, cnt,    i, j, t, a) {
         for (i = 1; i <= cnt; i++) a[i] = arr[k, i]

@@ -64,7 +64,7 @@ sub=$tmp/submit                       # stands in for the repository root
 mkdir -p "$sub/slurm" "$sub/scripts/lib" "$sub/results"
 cp "$repo/slurm/pi.sbatch" "$repo/slurm/scaling.sbatch" "$sub/slurm/"
 cp "$repo/scripts/scaling.sh" "$sub/scripts/"               # what scaling.sbatch runs
-cp "$repo/scripts/lib/bootstrap.sh" "$sub/scripts/lib/"
+cp "$repo"/scripts/lib/* "$sub/scripts/lib/"                 # launch.sh, manifest-columns
 repo_results_before=$(ls -A "$repo/results" 2>/dev/null || true)
 
 waiter=""

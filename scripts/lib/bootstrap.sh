@@ -1,8 +1,11 @@
 # shellcheck shell=bash
 # Shared set-up for scripts/run.sh and scripts/test.sh: makes sure the system
 # packages mcpi builds and runs with are there (for the tests, Open MPI beside
-# MPICH), selects an MPI implementation by path, and knows how to call mpirun.
-# Sourced, not executed.
+# MPICH) and selects an MPI implementation by path. How to call mpirun
+# (mpirun_cmd) comes from launch.sh beside this file. Sourced, not executed.
+
+# shellcheck source=scripts/lib/launch.sh
+source "$(dirname "${BASH_SOURCE[0]}")/launch.sh"
 
 # System packages: an MPI (MPICH unless an MPI compiler wrapper is already
 # installed, e.g. Open MPI's), HDF5 with its tools, libclang for bindgen, and
@@ -102,20 +105,4 @@ mpi_select() {
     else
         export CARGO_TARGET_DIR="$PWD/target/$impl"
     fi
-}
-
-# mpirun_cmd NP: the command line for NP ranks with $MCPI_MPIRUN (default
-# mpirun), for MPICH or Open MPI (Open MPI refuses root and more ranks than
-# cores unless told).
-mpirun_cmd() {
-    local np=$1 mpirun=${MCPI_MPIRUN:-mpirun}
-    MPIRUN=("$mpirun")
-    # `mpirun (Open MPI) 4.1.4`, or `mpirun.openmpi (OpenRTE) 4.1.4`
-    if "$mpirun" --version 2>/dev/null | grep -qE 'Open MPI|OpenRTE'; then
-        MPIRUN+=(--oversubscribe)
-        if [ "$(id -u)" -eq 0 ]; then
-            export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-        fi
-    fi
-    MPIRUN+=(-n "$np")
 }

@@ -5,6 +5,7 @@ import stat
 
 import h5py
 from conftest import SCRIPTS, run
+from mcpi_plot.read import MANIFEST_COLUMNS
 
 SCALING = os.path.join(SCRIPTS, "scaling.sh")
 QUICK = {"SAMPLES": "1e6", "NP": "1 2", "REPEATS": "1", "MODES": "balanced",
@@ -24,6 +25,9 @@ def test_help():
     for word in ("NP", "SAMPLES", "REPEATS", "MODES", "OUT", "PER_ENGINE", "MCPI_LAUNCHER",
                  "SLURM_JOB_ID", "manifest.tsv", "never overwrite"):
         assert word in res.stdout, word
+    # The manifest's columns, as scripts/lib/manifest-columns lists them for both.
+    assert MANIFEST_COLUMNS[:2] == ("kind", "mode") and MANIFEST_COLUMNS[-1] == "file"
+    assert f"finished run: {' '.join(MANIFEST_COLUMNS)}." in res.stdout.replace("\n", " ")
 
 
 def test_options_win_over_the_environment(tmp_path):
@@ -34,7 +38,7 @@ def test_options_win_over_the_environment(tmp_path):
     assert res.returncode == 0, res.stderr
     lines = [ln for ln in (out / "manifest.tsv").read_text().splitlines()
              if not ln.startswith("#")]
-    assert lines[0].split("\t")[0] == "kind" and len(lines) == 3
+    assert tuple(lines[0].split("\t")) == MANIFEST_COLUMNS and len(lines) == 3
     for i, line in enumerate(lines[1:], 1):
         kind, mode, ranks, engines, rep, samples, chunks, _, name = line.split("\t")
         assert (kind, mode, ranks, engines, rep, samples, chunks, name) == (
