@@ -43,7 +43,7 @@ cpu_model() {
 # lowest of the medians of the repeated runs, as other load only slows down.
 median_ns() {
     local file best=""
-    for file in "$crit"/"$1"-*/kernel/$2/new/estimates.json; do
+    for file in "$crit"/"$1"-*/kernel/"$2"/new/estimates.json; do
         [[ -e "$file" ]] || continue
         best=$(sed -E 's/.*"median":\{"confidence_interval":\{[^}]*\},"point_estimate":([0-9.eE+-]+).*/\1/' "$file" |
             awk -v b="$best" '{ print (b == "" || $1 < b) ? $1 : b }')
