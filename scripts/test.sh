@@ -88,7 +88,7 @@ MCPI_BIN="$mcpi" MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1 timeout 1200 \
 pytest_passed=$(sed -n 's/^\([0-9]*\) passed.*/\1/p' "$work/pytest.log" | tail -n 1)
 
 if [ "$(id -u)" -eq 0 ]; then
-    step "slurm/pi.sbatch and slurm/scaling.sbatch on a live single-node Slurm (scripts/test-slurm.sh)"
+    step "slurm/pi.sbatch and slurm/scaling.sbatch on a live single-node Slurm (scripts/test-slurm.sh: pytest scripts/tests/test_slurm.py)"
     binaries=()
     for impl in "${impls[@]}"; do
         mpi_select "$impl"
