@@ -97,10 +97,18 @@ class Job:
             return ""
 
     def json(self):
-        """The JSON summary line that mcpi --json printed, as a dict ({} when none)."""
+        """The JSON summary that mcpi --json printed, as a dict ({} when none).
+
+        It is a line of mcpi's stdout; the job's output file also holds stderr, and mpirun
+        forwards the two streams separately, so a stderr line that mcpi wrote in two pieces
+        (direct mode's "[stdout:0] PID", then its newline) can end up in front of it."""
         for line in self.text().splitlines():
-            if line.startswith("{"):
-                return json.loads(line)
+            start = line.find('{"')
+            if start >= 0:
+                try:
+                    return json.loads(line[start:])
+                except ValueError:
+                    continue
         return {}
 
     def show(self):
