@@ -145,9 +145,9 @@ class Cluster:
 
     def run(self, *cmd, env=None, timeout=30):
         """A command in the submission directory, against this cluster."""
-        return subprocess.run([str(c) for c in cmd], cwd=self.sub, env=dict(self.env, **(env or {})),
-                              capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run([str(c) for c in cmd], cwd=self.sub,
+                              env=dict(self.env, **(env or {})), capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
 
     def sbatch(self, *args, env=None):
         """Submits without waiting; returns the job id."""

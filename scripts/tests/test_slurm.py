@@ -150,12 +150,10 @@ def cluster(world, request):
     c = Cluster(os.environ.get("SLURM_LOCAL_DIR") or os.path.join(world, "cluster"),
                 os.path.join(world, "submit"), int(os.environ.get("MCPI_TEST_JOB_TIMEOUT", "120")))
     try:
-        t0 = time.monotonic()
         up = c.local("up")
         if up.returncode != 0:
             pytest.fail(f"slurm-local.sh up: exit {up.returncode}\n{up.stdout}{up.stderr}",
                         pytrace=False)
-        c.up_seconds = time.monotonic() - t0
         c.up_output = up.stderr
         c.daemons = c.pids()
         yield c
