@@ -79,7 +79,10 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
             }
             Err(e) => return refuse(&e),
         },
-        Destination::File(path) => (output::reserve_new(path, force), Ledger::new(job.chunks)),
+        Destination::File(path) => (
+            output::reserve_new(path, force),
+            Ledger::new(job.chunks, job.precision),
+        ),
         Destination::Default => (
             output::reserve_default(
                 Path::new(output::RESULTS_DIR),
@@ -88,7 +91,7 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
                 UtcTime::now(),
                 slurm.as_ref().map(SlurmJob::tag).as_deref(),
             ),
-            Ledger::new(job.chunks),
+            Ledger::new(job.chunks, job.precision),
         ),
     };
     let output: Target = match claimed {
@@ -187,6 +190,7 @@ fn resumable(
     let stored = h5::read(path)?;
     checkpoint::check_resumable(path, &stored, requested)?;
     (job.samples, job.chunks, job.seed) = (stored.samples, stored.chunks, stored.seed);
+    job.precision = stored.precision;
     let final_path = checkpoint::final_path(path, &stored.output);
     let gone = checkpoint::last_session_is_gone(&stored.sessions, &World::processor_name());
     let ledger = Ledger::resume(stored);

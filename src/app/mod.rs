@@ -116,7 +116,7 @@ fn run_controller(world: &World, job: &Job, kernel: Kernel, s: &mut Session) -> 
     let on_news = &mut |news| s.hear(news);
     if world.size() == 1 {
         let work = &mut |chunk| run::compute(job, kernel, chunk);
-        return alone::run_alone(&clock, &ProcessAlarm, job, &todo, work, on_news);
+        return alone::run_alone(&mut clock, &ProcessAlarm, job, &todo, work, on_news);
     }
     let link = &mut world.controller_link();
     controller::control(link, &mut clock, &ProcessAlarm, job, &todo, grace, on_news)

@@ -6,10 +6,12 @@ use super::{Identity, EXIT_FAILURE};
 use crate::config::{Job, Mode, Settings};
 use crate::kernel::rng;
 use crate::record::stats::{Estimate, Timings};
-use crate::record::{tally_engines, EngineRow, RunRecord, SessionRow, Summary, SCHEMA_VERSION};
+use crate::record::{
+    balance, tally_engines, ChunkRow, EngineRow, RunRecord, SessionRow, Summary, SCHEMA_VERSION,
+};
 use crate::run::transport::Alarm;
-use crate::run::{self, News, Outcome};
-use crate::store::checkpoint::{Cadence, Ledger};
+use crate::run::{self, Flow, News, Outcome};
+use crate::store::checkpoint::{Cadence, Ledger, Stop};
 use crate::store::output::Target;
 use crate::store::{h5, StoreError};
 use crate::sys::clock::{process_cpu_time, UtcTime};
@@ -101,6 +103,8 @@ impl Session {
                     samples: 0,
                     inside: 0,
                     busy_s: 0.0,
+                    idle_s: 0.0,
+                    slow: job.slow(engine_id),
                 }
             })
             .collect();
@@ -151,7 +155,8 @@ impl Session {
     }
 
     /// Records a chunk's result; saves a checkpoint when one is due.
-    pub(super) fn hear(&mut self, news: News) {
+    /// Returns [`Flow::Enough`] once `--precision` is met.
+    pub(super) fn hear(&mut self, news: News) -> Flow {
         if let News::Chunk(mut row) = news {
             row.session = self.c.ledger.session();
             self.c.ledger.add(row);
@@ -166,6 +171,10 @@ impl Session {
             let record = self.record(elapsed, cpu.as_secs_f64(), None);
             self.checkpoint(&record);
             self.cadence.saved(Instant::now());
+        }
+        match self.c.ledger.stop() {
+            Some(Stop::Precision(_)) => Flow::Enough,
+            _ => Flow::Continue,
         }
     }
 
@@ -261,7 +270,7 @@ impl Session {
         let session = ledger.session();
         let chunks = ledger.rows();
         let mut engines_now = self.engines.clone();
-        tally_engines(&mut engines_now, session, &chunks);
+        tally_engines(&mut engines_now, session, elapsed_s, &chunks);
         let mut kernels: Vec<&str> = engines_now
             .iter()
             .filter(|e| job.targets.contains(&e.engine_id))
@@ -276,6 +285,7 @@ impl Session {
             session,
             started_utc: self.c.started_utc.iso8601(),
             mode: job.mode.name().into(),
+            schedule: job.schedule_name().into(),
             ranks: self.ranks,
             engines: self.engines_available,
             engines_used: job.targets.len() as u32,
@@ -287,12 +297,21 @@ impl Session {
             controller_pid: std::process::id(),
             controller_host: self.host.clone(),
         });
-        let inside = chunks.iter().map(|c| c.inside).sum();
+        let stop = ledger.stop();
+        // The chunks behind pi: with --precision met, the prefix that met
+        // it; the ones computed beyond it are discarded.
+        let used: Vec<&ChunkRow> = match stop {
+            Some(Stop::Precision(k)) => chunks.iter().filter(|c| c.chunk_id < k).collect(),
+            _ => chunks.iter().collect(),
+        };
+        let inside = used.iter().map(|c| c.inside).sum();
+        let samples_used = used.iter().map(|c| c.samples).sum();
         let samples_done = chunks.iter().map(|c| c.samples).sum();
-        let estimate = match samples_done {
+        let estimate = match samples_used {
             0 => Estimate::default(),
             n => Estimate::new(inside, n),
         };
+        let (imbalance, balance_loss_s) = balance(&sessions, &chunks);
         let elapsed_s: f64 = sessions.iter().map(|s| s.elapsed_s).sum();
         let engine_seconds: f64 = sessions
             .iter()
@@ -318,6 +337,8 @@ impl Session {
             chunks: job.chunks,
             chunks_done: chunks.len() as u64,
             samples_done,
+            chunks_used: used.len() as u64,
+            samples_used,
             sessions: sessions.len() as u32,
             seed: job.seed,
             rng: rng::RNG_NAME.into(),
@@ -345,6 +366,11 @@ impl Session {
             } else {
                 0
             },
+            schedule: job.schedule_name().into(),
+            precision: job.precision,
+            stopped_by: stop.map(|s| s.name().into()),
+            imbalance,
+            balance_loss_s,
             output: self.c.output.path.display().to_string(),
             mcpi_version: env!("CARGO_PKG_VERSION").into(),
             created_utc: UtcTime::now().iso8601(),

@@ -72,7 +72,7 @@ fn session(
                 cluster.controller.raise(libc::SIGTERM);
             }
         }
-        s.hear(news);
+        s.hear(news)
     });
     s.finish(outcome, &cluster.controller)
 }
@@ -92,7 +92,7 @@ fn a_session_writes_every_chunk_and_publishes_the_results() {
         Settings::from_cli(&cli),
         &job,
         target,
-        Ledger::new(40),
+        Ledger::new(40, None),
         None,
     );
     assert_eq!((ending.code, ending.abort), (0, false));
@@ -125,7 +125,7 @@ fn an_interrupted_session_saves_a_checkpoint_that_a_resumed_one_completes() {
         Settings::from_cli(&cli),
         &job,
         target,
-        Ledger::new(60),
+        Ledger::new(60, None),
         Some(10),
     );
     assert_eq!((ending.code, ending.abort), (128 + libc::SIGTERM, false));
@@ -180,7 +180,7 @@ fn a_signal_after_the_last_chunk_keeps_the_results_and_still_says_so() {
     let controller = Controller {
         settings: Settings::from_cli(&cli),
         output: target,
-        ledger: Ledger::new(10),
+        ledger: Ledger::new(10, None),
         started_utc: UtcTime::now(),
         slurm: None,
     };
@@ -205,4 +205,60 @@ fn a_signal_after_the_last_chunk_keeps_the_results_and_still_says_so() {
         10,
         "the results are complete"
     );
+}
+
+/// A root attribute of a results file.
+fn attr<T: hdf5::H5Type>(path: &Path, name: &str) -> T {
+    hdf5::File::open(path)
+        .unwrap()
+        .attr(name)
+        .unwrap()
+        .read_scalar()
+        .unwrap()
+}
+
+#[test]
+fn a_precision_run_stops_at_its_prefix_and_a_resume_reaches_the_same_answer() {
+    let dir = scratch("precision");
+    // 300 chunks of 1000 points; +-0.01 needs about 10^5 of them.
+    let args = ["-q", "-n", "3e5", "-k", "300", "--precision", "0.01"];
+    let run = |name: &str, stop: Option<usize>| {
+        let path = dir.join(name);
+        let cli = parse(&[&args[..], &["-o", path.to_str().unwrap()]].concat()).unwrap();
+        let job = Job::from_cli(&cli, ENGINES, None).unwrap();
+        let target = output::reserve_new(&path, false).unwrap();
+        let ledger = Ledger::new(job.chunks, job.precision);
+        let ending = session(Settings::from_cli(&cli), &job, target, ledger, stop);
+        (path, job, ending)
+    };
+    let (path, job, ending) = run("whole.h5", None);
+    assert_eq!(ending.code, 0);
+    let used: u64 = attr(&path, "chunks_used");
+    let stopped: hdf5::types::VarLenUnicode = attr(&path, "stopped_by");
+    assert_eq!(stopped.as_str(), "precision");
+    assert!((50..300).contains(&used), "{used}");
+    let prefix: u64 = (0..used)
+        .map(|c| run::compute(&job, Kernel::Scalar, c).inside)
+        .sum();
+    assert_eq!(attr::<u64>(&path, "inside"), prefix);
+    let done: u64 = attr(&path, "chunks_done");
+    assert!(done >= used && done < 300, "{done} computed, {used} used");
+
+    // Interrupted after 3 chunks, then resumed: the same prefix and count.
+    let (first, _, ending) = run("split.h5", Some(3));
+    assert_eq!(ending.code, 128 + libc::SIGTERM);
+    let partial = checkpoint::partial_path(&first);
+    let stored = h5::read(&partial).unwrap();
+    assert_eq!(stored.precision, Some(0.01));
+    let resume = parse(&["-q", "--resume", partial.to_str().unwrap()]).unwrap();
+    let mut job = Job::from_cli(&resume, ENGINES, None).unwrap();
+    (job.samples, job.chunks, job.seed) = (stored.samples, stored.chunks, stored.seed);
+    job.precision = stored.precision;
+    let ledger = Ledger::resume(stored);
+    job.set_todo(&ledger.missing());
+    let target = output::reserve(&first, false).unwrap();
+    let ending = session(Settings::from_cli(&resume), &job, target, ledger, None);
+    assert_eq!(ending.code, 0);
+    assert_eq!(attr::<u64>(&first, "chunks_used"), used);
+    assert_eq!(attr::<u64>(&first, "inside"), prefix);
 }

@@ -2,7 +2,7 @@
 //! [`super::job`] (for every rank) and [`super::settings`] (for rank 0).
 
 use super::count::parse_count;
-use super::job::Mode;
+use super::job::{Mode, Schedule};
 use crate::run::dispatch::DEFAULT_WINDOW;
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
@@ -48,6 +48,10 @@ Examples:
   mpirun -n 4 mcpi --mode direct --targets :-1
                                             all engines but the last
   mpirun -n 3 mcpi --samples 1e9 --chunks 1000 --json
+  mpirun -n 3 mcpi --samples 1e9 --slow 0=3 --schedule guided
+                                            a straggler, and load balancing around it
+  mpirun -n 3 mcpi --samples 1e11 --chunks 10000 --precision 1e-5
+                                            stop once pi is known to +-1e-5 (95%)
   srun --mpi=pmi2 mcpi --mode balanced      inside a Slurm allocation
   mpirun -n 4 mcpi --resume results/mcpi-balanced-4r-20261129T101500Z.partial.h5
                                             finish an interrupted run
@@ -118,6 +122,27 @@ pub(crate) struct Cli {
           value_parser = parse_window, allow_hyphen_values = true)]
     pub(crate) window: u32,
 
+    /// Balanced mode: how chunks are handed out. 'dynamic': one at a time to
+    /// whichever engine has room in its window; 'guided': batches that
+    /// shrink as the work runs out (remaining / (2 x engines), at least one);
+    /// 'static': chunk i to the i-th engine mod E, decided up front
+    /// [default: dynamic]
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub(crate) schedule: Option<Schedule>,
+
+    /// Make engines stragglers, for teaching and testing: ENGINE=FACTOR[,...]
+    /// (e.g. '0=3'): that engine takes FACTOR times as long per chunk (it
+    /// waits, without using the CPU, FACTOR - 1 times its compute time after
+    /// each chunk).
+    #[arg(long, value_name = "E=F,...", value_parser = parse_slow, allow_hyphen_values = true)]
+    pub(crate) slow: Option<Stragglers>,
+
+    /// Stop as soon as the 95% confidence interval of pi is at most +-P; the
+    /// chunks are taken in index order, so the answer depends only on the
+    /// seed, --samples (then the most points drawn), --chunks and P.
+    #[arg(long, value_name = "P", value_parser = parse_precision, allow_hyphen_values = true)]
+    pub(crate) precision: Option<f64>,
+
     /// Continue the interrupted run saved in FILE (a `.partial.h5`
     /// checkpoint): compute only its missing chunks, with any mode and number
     /// of ranks, and complete it into the results file it was heading for.
@@ -176,6 +201,52 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .filter(|d| *d <= Duration::from_secs(366 * 86_400))
         .ok_or_else(|| format!("'{text}' is not a number of seconds between 0 and a year"))
+}
+
+/// `--slow`'s engines and their factors, in the order given.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Stragglers(pub(crate) Vec<(u32, f64)>);
+
+/// `--slow`: `ENGINE=FACTOR[,ENGINE=FACTOR...]`, each engine once, each
+/// factor a finite number of at least 1. Whether the engines exist is
+/// checked against the world in [`super::Job`].
+fn parse_slow(text: &str) -> Result<Stragglers, String> {
+    let what = "expected ENGINE=FACTOR[,ENGINE=FACTOR...], e.g. 0=3";
+    let mut slow: Vec<(u32, f64)> = Vec::new();
+    for item in text.split(',') {
+        let Some((engine, factor)) = item.split_once('=') else {
+            return Err(format!("'{item}': {what}"));
+        };
+        let engine: u32 = engine
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{item}': '{}' is not an engine id; {what}", engine.trim()))?;
+        let factor: f64 = factor
+            .trim()
+            .parse()
+            .ok()
+            .filter(|f: &f64| f.is_finite() && *f >= 1.0)
+            .ok_or_else(|| {
+                format!(
+                    "'{item}': the factor must be a finite number of at least 1, not '{}'",
+                    factor.trim()
+                )
+            })?;
+        if slow.iter().any(|&(e, _)| e == engine) {
+            return Err(format!("'{text}' slows engine {engine} twice"));
+        }
+        slow.push((engine, factor));
+    }
+    Ok(Stragglers(slow))
+}
+
+/// `--precision`: a positive, finite half-width of the 95% interval of pi.
+fn parse_precision(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|p| p.is_finite() && *p > 0.0)
+        .ok_or_else(|| format!("'{text}' is not a positive number (e.g. 1e-4)"))
 }
 
 /// Most chunks an engine may hold in balanced mode.
@@ -250,6 +321,34 @@ pub(crate) mod tests {
             parse(&["--generate", "zsh"]).unwrap().generate,
             Some(Generate::Zsh)
         );
+    }
+
+    #[test]
+    fn stragglers_and_precision_are_checked_as_they_are_parsed() {
+        assert_eq!(parse_slow("0=3"), Ok(Stragglers(vec![(0, 3.0)])));
+        assert_eq!(
+            parse_slow("1=1, 0=2.5"),
+            Ok(Stragglers(vec![(1, 1.0), (0, 2.5)]))
+        );
+        let cli = parse(&["--slow", "1=2,0=3"]).unwrap();
+        assert_eq!(cli.slow, Some(Stragglers(vec![(1, 2.0), (0, 3.0)])));
+        for (bad, reason) in [
+            ("0", "expected ENGINE=FACTOR"),
+            ("x=2", "not an engine id"),
+            ("-1=2", "not an engine id"),
+            ("0=0.5", "at least 1"),
+            ("0=nan", "at least 1"),
+            ("0=inf", "at least 1"),
+            ("0=", "at least 1"),
+            ("0=2,0=3", "twice"),
+        ] {
+            let err = parse_slow(bad).unwrap_err();
+            assert!(err.contains(reason), "{bad}: {err}");
+        }
+        assert_eq!(parse_precision("1e-4"), Ok(1e-4));
+        for bad in ["0", "-1e-4", "nan", "inf", "", "tiny"] {
+            assert!(parse_precision(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -22,6 +22,38 @@ impl Mode {
     }
 }
 
+/// How balanced mode hands out chunks (`--schedule`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub(crate) enum Schedule {
+    /// One chunk at a time to whichever engine has room in its window.
+    #[default]
+    Dynamic,
+    /// Batches of about remaining / (2 x engines) chunks, at least one.
+    Guided,
+    /// Chunk i to the (i mod E)-th targeted engine, decided up front.
+    Static,
+}
+
+impl Schedule {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Schedule::Dynamic => "dynamic",
+            Schedule::Guided => "guided",
+            Schedule::Static => "static",
+        }
+    }
+}
+
+/// How a fixed split gives each engine its chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Split {
+    /// Contiguous blocks, like `DirectView.map`: direct mode.
+    Blocks,
+    /// Round robin: the static schedule, and direct mode with `--precision`
+    /// (so that the chunks done form a prefix early, whatever the engines).
+    Cyclic,
+}
+
 /// What every rank needs to know to take part, as agreed on rank 0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Job {
@@ -32,6 +64,12 @@ pub(crate) struct Job {
     /// Engine ids that work, ascending.
     pub(crate) targets: Vec<u32>,
     pub(crate) window: u32,
+    /// Balanced mode's schedule (dynamic in direct mode, which splits).
+    pub(crate) schedule: Schedule,
+    /// Each engine's slow-down factor (1 for none), by engine id.
+    pub(crate) slow: Vec<f64>,
+    /// `--precision`: stop once the 95% interval of pi is at most +-this.
+    pub(crate) precision: Option<f64>,
     /// `MCPI_KERNEL` as validated on rank 0, for every engine to honour.
     pub(crate) kernel: Option<String>,
     /// The chunks this session computes, as ascending `[start, end)` ranges.
@@ -39,6 +77,33 @@ pub(crate) struct Job {
 }
 
 impl Job {
+    /// How the chunks are split among the engines up front, if they are;
+    /// `None`: the controller hands them out as engines have room.
+    pub(crate) fn split(&self) -> Option<Split> {
+        match (self.mode, self.schedule, self.precision) {
+            (Mode::Direct, _, None) => Some(Split::Blocks),
+            (Mode::Direct, _, Some(_)) | (Mode::Balanced, Schedule::Static, _) => {
+                Some(Split::Cyclic)
+            }
+            (Mode::Balanced, Schedule::Dynamic | Schedule::Guided, _) => None,
+        }
+    }
+
+    /// How chunks reach the engines, as results record it: balanced mode's
+    /// schedule, or direct mode's split.
+    pub(crate) fn schedule_name(&self) -> &'static str {
+        match (self.mode, self.split()) {
+            (Mode::Direct, Some(Split::Cyclic)) => "cyclic",
+            (Mode::Direct, _) => "blocks",
+            (Mode::Balanced, _) => self.schedule.name(),
+        }
+    }
+
+    /// Engine `engine`'s slow-down factor (1: none).
+    pub(crate) fn slow(&self, engine: u32) -> f64 {
+        self.slow.get(engine as usize).copied().unwrap_or(1.0)
+    }
+
     pub(crate) fn plan(&self) -> ChunkPlan {
         ChunkPlan {
             samples: self.samples,
@@ -79,6 +144,19 @@ impl Job {
                 .map(|id| id as u32)
                 .collect(),
         };
+        let schedule = match (cli.mode, cli.schedule) {
+            (Mode::Direct, Some(schedule)) => {
+                return Err(ConfigError::ScheduleInDirectMode(schedule.name()))
+            }
+            (_, schedule) => schedule.unwrap_or_default(),
+        };
+        let mut slow = vec![1.0; engines];
+        for &(engine, factor) in cli.slow.iter().flat_map(|s| &s.0) {
+            match slow.get_mut(engine as usize) {
+                Some(f) => *f = factor,
+                None => return Err(ConfigError::NoSuchEngine { engine, engines }),
+            }
+        }
         Ok(Job {
             mode: cli.mode,
             samples,
@@ -86,6 +164,9 @@ impl Job {
             seed: cli.seed.unwrap_or(DEFAULT_SEED),
             targets,
             window: cli.window,
+            schedule,
+            slow,
+            precision: cli.precision,
             kernel,
             todo: vec![[0, chunks]],
         })

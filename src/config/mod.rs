@@ -8,7 +8,7 @@ pub(crate) mod job;
 pub(crate) mod settings;
 pub(crate) mod targets;
 
-pub(crate) use job::{Job, Mode};
+pub(crate) use job::{Job, Mode, Schedule, Split};
 pub(crate) use settings::{Destination, Settings};
 
 /// Why the command line cannot make a job.
@@ -18,4 +18,18 @@ pub(crate) enum ConfigError {
     Plan(#[from] crate::run::plan::PlanError),
     #[error(transparent)]
     Targets(#[from] targets::TargetsError),
+    #[error(
+        "--schedule {0} applies to balanced mode; direct mode gives each engine a contiguous share"
+    )]
+    ScheduleInDirectMode(&'static str),
+    #[error("--slow: engine {engine} does not exist ({})", describe_engines(*.engines))]
+    NoSuchEngine { engine: u32, engines: usize },
+}
+
+/// "there are 3 engines, ids 0..2".
+pub(crate) fn describe_engines(engines: usize) -> String {
+    match engines {
+        1 => "there is 1 engine, id 0".into(),
+        n => format!("there are {n} engines, ids 0..{}", n - 1),
+    }
 }

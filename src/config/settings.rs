@@ -43,6 +43,7 @@ impl Settings {
                     samples: cli.samples,
                     chunks: cli.chunks,
                     seed: cli.seed,
+                    precision: cli.precision,
                 },
             },
             (None, Some(path)) => Destination::File(path.clone()),
@@ -82,9 +83,8 @@ mod tests {
             Destination::Resume {
                 checkpoint: "x.partial.h5".into(),
                 requested: Requested {
-                    samples: None,
-                    chunks: None,
-                    seed: Some(3)
+                    seed: Some(3),
+                    ..Requested::default()
                 }
             }
         );

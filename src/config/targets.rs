@@ -14,13 +14,13 @@ pub(crate) enum TargetsError {
     TooManyColons { spec: String },
     #[error("--targets {spec}: the slice step cannot be zero")]
     ZeroStep { spec: String },
-    #[error("--targets {spec}: engine {index} does not exist ({})", describe(*.engines))]
+    #[error("--targets {spec}: engine {index} does not exist ({})", super::describe_engines(*.engines))]
     NoSuchEngine {
         spec: String,
         index: i64,
         engines: usize,
     },
-    #[error("--targets {spec} selects no engine ({})", describe(*.engines))]
+    #[error("--targets {spec} selects no engine ({})", super::describe_engines(*.engines))]
     NoEngine { spec: String, engines: usize },
     #[error("--targets {spec} selects engine {engine} twice")]
     Twice { spec: String, engine: usize },
@@ -65,13 +65,6 @@ pub(crate) fn select(spec: &str, engines: usize) -> Result<Vec<usize>, TargetsEr
         });
     }
     Ok(ids)
-}
-
-fn describe(engines: usize) -> String {
-    match engines {
-        1 => "there is 1 engine, id 0".into(),
-        n => format!("there are {n} engines, ids 0..{}", n - 1),
-    }
 }
 
 fn parse_int(text: &str, spec: &str) -> Result<i64, TargetsError> {

@@ -15,7 +15,7 @@ const TAG_TASK: Tag = 1;
 const TAG_RESULT: Tag = 2;
 /// Engine to controller: a signal it caught.
 const TAG_HALT: Tag = 3;
-/// Controller to engine: cancel, with the signal.
+/// Controller to engine: cancel, with the signal (0: none, the run has enough).
 const TAG_CANCEL: Tag = 4;
 /// Engine to controller: its chunk count and inside total.
 const TAG_BYE: Tag = 5;
@@ -62,7 +62,7 @@ impl ControllerLink for MpiController<'_> {
         match order {
             Order::Task(chunk) => to.send_with_tag(&chunk, TAG_TASK),
             Order::Stop => to.send_with_tag(&STOP, TAG_TASK),
-            Order::Cancel(signal) => to.send_with_tag(&(signal as u64), TAG_CANCEL),
+            Order::Cancel(signal) => to.send_with_tag(&(signal.unwrap_or(0) as u64), TAG_CANCEL),
         }
     }
 
@@ -128,7 +128,8 @@ impl EngineLink for MpiEngine<'_> {
         Some(match (status.tag(), word) {
             (TAG_TASK, STOP) => Order::Stop,
             (TAG_TASK, chunk) => Order::Task(chunk),
-            (TAG_CANCEL, signal) => Order::Cancel(signal as i32),
+            (TAG_CANCEL, 0) => Order::Cancel(None),
+            (TAG_CANCEL, signal) => Order::Cancel(Some(signal as i32)),
             (tag, _) => unreachable!("unexpected message tag {tag} from the controller"),
         })
     }

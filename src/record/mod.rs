@@ -15,8 +15,12 @@ use serde::Serialize;
 
 /// Version of the file layout, stored as the `schema_version` attribute.
 /// Version 1 (mcpi 0.1 before checkpoints) had no such attribute, no
-/// `/sessions` and no `session` fields.
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+/// `/sessions` and no `session` fields; version 2 had no schedules,
+/// stragglers, imbalance or `--precision` (the `schedule`, `precision`,
+/// `stopped_by`, `chunks_used`, `samples_used`, `imbalance` and
+/// `balance_loss_s` attributes, `/engines`' `slow` and `idle_s`, and
+/// `/sessions`' `schedule`).
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// Everything a run reports, in the order `--json` prints it.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -33,9 +37,14 @@ pub(crate) struct Summary {
     pub(crate) chunks: u64,
     /// Chunks computed so far (`chunks` once the run is complete).
     pub(crate) chunks_done: u64,
-    /// Points in the computed chunks; `pi` and its error are estimated from
-    /// these.
+    /// Points in the computed chunks.
     pub(crate) samples_done: u64,
+    /// The chunks `0..chunks_used` and their points, which `inside`, `pi`
+    /// and its error come from: every computed chunk, but with
+    /// `--precision`, the shortest prefix that met it (the chunks computed
+    /// beyond it are discarded).
+    pub(crate) chunks_used: u64,
+    pub(crate) samples_used: u64,
     /// Sessions the run took: 1, plus one per `--resume`.
     pub(crate) sessions: u32,
     pub(crate) seed: u64,
@@ -60,6 +69,22 @@ pub(crate) struct Summary {
     pub(crate) controller_cpu_share: f64,
     /// Balanced mode's chunks in flight per engine (0 in direct mode).
     pub(crate) window: u32,
+    /// How the latest session handed out chunks: balanced mode's schedule
+    /// (`dynamic`, `guided`, `static`) or direct mode's split (`blocks`, or
+    /// `cyclic` with `--precision`).
+    pub(crate) schedule: String,
+    /// `--precision`: the half-width of the 95% interval to stop at.
+    pub(crate) precision: Option<f64>,
+    /// Why the run is complete: `all chunks`, `precision` or `samples cap`
+    /// (`--precision` not met); none while it is not.
+    pub(crate) stopped_by: Option<String>,
+    /// Load imbalance: the busiest engine's busy time over the mean busy
+    /// time of the engines that worked, minus 1 (0 is a perfect balance).
+    pub(crate) imbalance: f64,
+    /// What the imbalance and the overheads cost: the elapsed time minus
+    /// the busy time per engine, summed over sessions (`elapsed_s` is the
+    /// makespan).
+    pub(crate) balance_loss_s: f64,
     pub(crate) output: String,
     pub(crate) mcpi_version: String,
     pub(crate) created_utc: String,
@@ -86,6 +111,10 @@ pub(crate) struct EngineRow {
     pub(crate) inside: u64,
     /// Sum of this engine's chunk compute times.
     pub(crate) busy_s: f64,
+    /// Its session's elapsed time not spent computing.
+    pub(crate) idle_s: f64,
+    /// `--slow`: how many times as long its chunks took (1: not slowed).
+    pub(crate) slow: f64,
 }
 
 /// One chunk (`/chunks`).
@@ -114,6 +143,8 @@ pub(crate) struct SessionRow {
     pub(crate) session: u32,
     pub(crate) started_utc: String,
     pub(crate) mode: String,
+    /// See [`Summary::schedule`].
+    pub(crate) schedule: String,
     pub(crate) ranks: u32,
     pub(crate) engines: u32,
     /// Engines that computed (the session's `--targets`).
@@ -144,15 +175,40 @@ pub(crate) struct RunRecord {
 
 impl RunRecord {
     /// The `--json` object, on one line.
+    ///
+    /// The summary's fields, then `per_engine`: the latest session's
+    /// targeted engines with their chunks, busy and idle time and slow-down.
     pub(crate) fn to_json(&self) -> String {
-        serde_json::to_string(&self.summary).expect("a summary always serialises")
+        let mut object = serde_json::to_value(&self.summary).expect("a summary always serialises");
+        let last = self.summary.sessions.saturating_sub(1);
+        let per_engine: Vec<serde_json::Value> = self
+            .engines
+            .iter()
+            .filter(|e| e.session == last && self.summary.targets.contains(&e.engine_id))
+            .map(|e| {
+                serde_json::json!({
+                    "engine_id": e.engine_id,
+                    "chunks": e.chunks,
+                    "busy_s": e.busy_s,
+                    "idle_s": e.idle_s,
+                    "slow": e.slow,
+                })
+            })
+            .collect();
+        object["per_engine"] = per_engine.into();
+        object.to_string()
     }
 }
 
 /// Folds one session's chunk rows into its engines' totals, keeping the
 /// engines' identities. `engines` is in engine-id order
 /// (`engines[i].engine_id == i`); chunks of other sessions are skipped.
-pub(crate) fn tally_engines(engines: &mut [EngineRow], session: u32, chunks: &[ChunkRow]) {
+pub(crate) fn tally_engines(
+    engines: &mut [EngineRow],
+    session: u32,
+    elapsed_s: f64,
+    chunks: &[ChunkRow],
+) {
     for e in engines.iter_mut() {
         e.chunks = 0;
         e.samples = 0;
@@ -169,6 +225,41 @@ pub(crate) fn tally_engines(engines: &mut [EngineRow], session: u32, chunks: &[C
         e.inside += c.inside;
         e.busy_s += c.compute_s;
     }
+    for e in engines.iter_mut() {
+        e.idle_s = (elapsed_s - e.busy_s).max(0.0);
+    }
+}
+
+/// A run's load balance from its sessions and chunk rows: the imbalance
+/// (the busiest engine of any session over the mean busy time per engine
+/// and session, minus 1) and the balance loss (per session, its elapsed time
+/// minus its busy time per engine used; summed). Targeted engines that got
+/// no chunk count as idle through `engines_used`.
+pub(crate) fn balance(sessions: &[SessionRow], chunks: &[ChunkRow]) -> (f64, f64) {
+    let mut busy: std::collections::BTreeMap<(u32, u32), f64> = Default::default();
+    for c in chunks {
+        *busy.entry((c.session, c.engine_id)).or_default() += c.compute_s;
+    }
+    let total: f64 = busy.values().sum();
+    let slots: u32 = sessions.iter().map(|s| s.engines_used).sum();
+    let busiest = busy.values().copied().fold(0.0, f64::max);
+    let imbalance = if total > 0.0 && slots > 0 {
+        busiest / (total / f64::from(slots)) - 1.0
+    } else {
+        0.0
+    };
+    let loss = sessions
+        .iter()
+        .map(|s| {
+            let mine: f64 = chunks
+                .iter()
+                .filter(|c| c.session == s.session)
+                .map(|c| c.compute_s)
+                .sum();
+            s.elapsed_s - mine / f64::from(s.engines_used.max(1))
+        })
+        .sum();
+    (imbalance, loss)
 }
 
 /// An engine row for tests: engine `id` on rank `id + 1`, with stale totals.
@@ -185,6 +276,8 @@ pub(crate) fn example_engine(id: u32, pid: u32) -> EngineRow {
         samples: 9,
         inside: 9,
         busy_s: 9.0,
+        idle_s: 9.0,
+        slow: 1.0,
     }
 }
 
@@ -220,6 +313,7 @@ mod tests {
         tally_engines(
             &mut engines,
             0,
+            2.0,
             &[chunk(0, 1, 7), chunk(1, 0, 8), chunk(2, 1, 6), earlier],
         );
         let totals: Vec<_> = engines
@@ -228,6 +322,54 @@ mod tests {
             .collect();
         assert_eq!(totals, [(1, 10, 8), (2, 20, 13), (0, 0, 0)]);
         assert_eq!(engines[1].busy_s, 0.5);
+        assert_eq!(engines[1].idle_s, 1.5);
+        assert_eq!(engines[2].idle_s, 2.0);
         assert_eq!(engines[1].pid, 101);
+    }
+
+    fn session(session: u32, engines_used: u32, elapsed_s: f64) -> SessionRow {
+        SessionRow {
+            session,
+            started_utc: String::new(),
+            mode: "balanced".into(),
+            schedule: "dynamic".into(),
+            ranks: engines_used + 1,
+            engines: engines_used,
+            engines_used,
+            elapsed_s,
+            startup_s: 0.0,
+            controller_cpu_s: 0.0,
+            chunks_done: 0,
+            signal: 0,
+            controller_pid: 0,
+            controller_host: String::new(),
+        }
+    }
+
+    #[test]
+    fn balance_is_the_busiest_over_the_mean_and_the_time_lost() {
+        let timed = |id, engine, session, compute_s| ChunkRow {
+            session,
+            compute_s,
+            ..chunk(id, engine, 1)
+        };
+        // Engine 0 busy 3 s, engine 1 busy 1 s, in 3.5 s: mean 2 s.
+        let chunks = [timed(0, 0, 0, 3.0), timed(1, 1, 0, 1.0)];
+        let (imbalance, loss) = balance(&[session(0, 2, 3.5)], &chunks);
+        assert_eq!(imbalance, 0.5);
+        assert_eq!(loss, 1.5);
+        // A targeted engine without chunks still counts in the mean.
+        let (imbalance, _) = balance(&[session(0, 4, 3.5)], &chunks);
+        assert_eq!(imbalance, 2.0);
+        // Two sessions: a perfect one and the first.
+        let more = [
+            chunks[0],
+            chunks[1],
+            timed(2, 0, 1, 1.0),
+            timed(3, 1, 1, 1.0),
+        ];
+        let sessions = [session(0, 2, 3.5), session(1, 2, 1.0)];
+        assert_eq!(balance(&sessions, &more), (1.0, 1.5));
+        assert_eq!(balance(&[], &[]), (0.0, 0.0));
     }
 }

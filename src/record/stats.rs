@@ -33,6 +33,17 @@ impl Estimate {
     }
 }
 
+/// Points the chunks taken must hold before `--precision` can be met:
+/// below that the normal interval is unreliable (a few points, all inside,
+/// give an interval of width zero).
+pub const MIN_POINTS_FOR_PRECISION: u64 = 10_000;
+
+/// Whether `inside` of `samples` points give a 95% interval of pi of at most
+/// `+-precision` (and enough points to trust it).
+pub fn meets(inside: u64, samples: u64, precision: f64) -> bool {
+    samples >= MIN_POINTS_FOR_PRECISION && Z95 * Estimate::new(inside, samples).stderr <= precision
+}
+
 /// Parallel timings, named as ipyparallel's `AsyncResult` names them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Timings {
@@ -68,6 +79,15 @@ fn ratio(a: f64, b: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn precision_needs_enough_points_and_a_narrow_interval() {
+        // 10^4 points at p = pi/4: the half-width is 1.96 * 4 * 0.41 / 100.
+        assert!(meets(7854, 10_000, 0.033));
+        assert!(!meets(7854, 10_000, 0.031));
+        assert!(!meets(9_999, 9_999, 1.0), "all inside, too few points");
+        assert!(meets(10_000, 10_000, 1e-9), "all inside: width zero");
+    }
 
     #[test]
     fn estimate_of_a_known_count() {

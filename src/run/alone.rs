@@ -2,31 +2,33 @@
 //! between chunks (the serial baseline).
 
 use super::transport::{Alarm, ChunkResult, Clock};
-use super::{row, News, Outcome};
+use super::{row, straggle, Flow, News, Outcome};
 use crate::config::Job;
 
 /// Computes the chunks `todo` with `work`, calling `on_news` with each, until
-/// done or until `alarm` goes off.
+/// done, until `alarm` goes off or until `on_news` has enough.
 pub(crate) fn run_alone(
-    clock: &impl Clock,
+    clock: &mut impl Clock,
     alarm: &impl Alarm,
     job: &Job,
     todo: &[u64],
     work: &mut dyn FnMut(u64) -> ChunkResult,
-    on_news: &mut dyn FnMut(News),
+    on_news: &mut dyn FnMut(News) -> Flow,
 ) -> Outcome {
     let start = clock.now();
     let cpu = clock.cpu();
-    let since_start = || (clock.now() - start).as_secs_f64();
     let mut signal = None;
     for &chunk in todo {
         if let Some(s) = alarm.caught() {
             signal = Some(s);
             break;
         }
-        let dispatch_s = since_start();
-        let result = work(chunk);
-        on_news(News::Chunk(row(job, &result, 0, dispatch_s, since_start())));
+        let dispatch_s = (clock.now() - start).as_secs_f64();
+        let result = straggle(clock, job.slow(0), work(chunk));
+        let done_s = (clock.now() - start).as_secs_f64();
+        if on_news(News::Chunk(row(job, &result, 0, dispatch_s, done_s))) == Flow::Enough {
+            break;
+        }
     }
     Outcome {
         elapsed: clock.now() - start,

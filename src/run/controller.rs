@@ -4,18 +4,20 @@
 use super::dispatch::Dispatcher;
 use super::pace::{self, Backoff};
 use super::transport::{Alarm, Clock, ControllerLink, Order, Report};
-use super::{poll, row, Event, News, Outcome};
-use crate::config::{Job, Mode};
+use super::{poll, row, Event, Flow, News, Outcome};
+use crate::config::Job;
 use std::time::Duration;
 
 /// Runs one session's controller over `link`: hands out the chunks `todo`
-/// (ascending) in `job.mode`, calls `on_news` with each result as it arrives
-/// and with [`News::Waiting`] before each pause, and returns once every
-/// engine has said goodbye or, after a signal, once `grace` has passed.
+/// (ascending) as `job` says (or lets the engines take a fixed split), calls
+/// `on_news` with each result as it arrives and with [`News::Waiting`] before
+/// each pause, and returns once every engine has said goodbye or, after a
+/// signal, once `grace` has passed.
 ///
 /// The first signal caught here or relayed by an engine stops the
 /// dispatching: every engine is told to cancel, the chunks being computed
-/// are still collected, and queued ones are dropped.
+/// are still collected, and queued ones are dropped. [`Flow::Enough`] from
+/// `on_news` does the same without a signal.
 pub(crate) fn control(
     link: &mut impl ControllerLink,
     clock: &mut impl Clock,
@@ -23,7 +25,7 @@ pub(crate) fn control(
     job: &Job,
     todo: &[u64],
     grace: Duration,
-    on_news: &mut dyn FnMut(News),
+    on_news: &mut dyn FnMut(News) -> Flow,
 ) -> Outcome {
     let start = clock.now();
     let cpu = clock.cpu();
@@ -34,18 +36,22 @@ pub(crate) fn control(
     let mut gone = vec![false; engines];
     let mut dispatch_s = vec![0.0; job.chunks as usize];
     let since_start = |now: Duration| (now - start).as_secs_f64();
-    let mut dispatcher = match job.mode {
-        Mode::Direct => None,
-        Mode::Balanced => {
+    let mut dispatcher = match job.split() {
+        Some(_) => None,
+        None => {
             for idle in (0..engines).filter(|e| !targeted.contains(e)) {
                 link.send(idle, Order::Stop);
                 told[idle] = true;
             }
-            let mut d = Dispatcher::new(todo.len() as u64, engines, job.window as usize);
-            for (engine, index) in d.start(&targeted) {
-                let chunk = todo[index as usize];
-                dispatch_s[chunk as usize] = since_start(clock.now());
-                link.send(engine, Order::Task(chunk));
+            let (chunks, window) = (todo.len() as u64, job.window as usize);
+            let workers = targeted.len();
+            let mut d = Dispatcher::new(chunks, engines, workers, window, job.schedule);
+            for (engine, batch) in d.start(&targeted) {
+                for index in batch {
+                    let chunk = todo[index as usize];
+                    dispatch_s[chunk as usize] = since_start(clock.now());
+                    link.send(engine, Order::Task(chunk));
+                }
             }
             Some(d)
         }
@@ -54,6 +60,7 @@ pub(crate) fn control(
     let mut sent_back = vec![(0u64, 0u64); engines];
     let mut end = todo.is_empty().then(|| clock.now() - start);
     let mut signal: Option<i32> = None;
+    let mut enough = false;
     let mut deadline = None;
     let mut backoff = Backoff::for_waiting();
     let mut computed = Duration::ZERO;
@@ -68,16 +75,20 @@ pub(crate) fn control(
         };
         if end.is_some() && signal.is_none() {
             tell_the_rest(Order::Stop);
+        } else if enough {
+            tell_the_rest(Order::Cancel(None));
         }
         if signal.is_none() {
             if let Some(s) = alarm.caught() {
                 signal = Some(s);
                 deadline = Some(clock.now() + grace);
-                tell_the_rest(Order::Cancel(s));
+                tell_the_rest(Order::Cancel(Some(s)));
             }
         }
         let watch = signal.is_none().then_some(alarm);
-        let idle = &mut || on_news(News::Waiting);
+        let idle = &mut || {
+            on_news(News::Waiting);
+        };
         let (engine, report) = match poll(
             || link.try_recv(),
             clock,
@@ -95,10 +106,12 @@ pub(crate) fn control(
                 let done_s = since_start(clock.now());
                 if let Some(d) = dispatcher.as_mut() {
                     let next = d.finished(engine);
-                    if let (Some(index), None) = (next, signal) {
-                        let chunk = todo[index as usize];
-                        dispatch_s[chunk as usize] = since_start(clock.now());
-                        link.send(engine, Order::Task(chunk));
+                    if let (Some(batch), None, false) = (next, signal, enough) {
+                        for index in batch {
+                            let chunk = todo[index as usize];
+                            dispatch_s[chunk as usize] = since_start(clock.now());
+                            link.send(engine, Order::Task(chunk));
+                        }
                     }
                 }
                 computed += Duration::from_secs_f64(result.compute_s);
@@ -109,7 +122,9 @@ pub(crate) fn control(
                 sent_back[engine].1 += result.inside;
                 let chunk = result.chunk_id as usize;
                 let row = row(job, &result, engine as u32, dispatch_s[chunk], done_s);
-                on_news(News::Chunk(row));
+                if on_news(News::Chunk(row)) == Flow::Enough {
+                    enough = true;
+                }
                 if received == todo.len() {
                     end = Some(clock.now() - start);
                 }
@@ -126,7 +141,7 @@ pub(crate) fn control(
         }
     }
     let elapsed = match (signal, end) {
-        (None, Some(end)) => end,
+        (None, Some(end)) if !enough => end,
         _ => clock.now() - start,
     };
     Outcome {

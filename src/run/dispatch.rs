@@ -1,4 +1,10 @@
-//! Balanced mode's scheduling policy: which chunk goes to which engine.
+//! Scheduling policy: which chunk goes to which engine. Balanced mode's
+//! [`Dispatcher`] hands them out as engines have room; a fixed [`share`]
+//! splits them up front.
+
+use super::plan::part_range;
+use crate::config::{Schedule, Split};
+use std::ops::Range;
 
 /// Chunks each engine holds at once in balanced mode: one it computes and
 /// three queued behind it, so it never idles waiting for the controller's
@@ -9,43 +15,63 @@
 pub(crate) const DEFAULT_WINDOW: usize = 4;
 
 /// Balanced mode's master-worker dispatcher (ipyparallel's load-balanced
-/// view): chunks go out in order, each to whichever engine has room.
+/// view): chunks go out in order, each batch to an engine with room in its
+/// window. A dynamic schedule's batches are one chunk; a guided schedule's
+/// are about `remaining / (2 x engines)` chunks (OpenMP's guided), at least
+/// one, so engines start with big batches and end with small ones.
 #[derive(Debug)]
 pub(crate) struct Dispatcher {
     next: u64,
     chunks: u64,
     window: usize,
+    schedule: Schedule,
+    /// Engines that work: the guided batch divides by it.
+    workers: u64,
     in_flight: Vec<usize>,
 }
 
 impl Dispatcher {
-    /// A dispatcher for `chunks` chunks over `engines` engine slots.
-    pub(crate) fn new(chunks: u64, engines: usize, window: usize) -> Dispatcher {
-        assert!(window >= 1);
+    /// A dispatcher for `chunks` chunks over `engines` engine slots, of which
+    /// `workers` take part.
+    pub(crate) fn new(
+        chunks: u64,
+        engines: usize,
+        workers: usize,
+        window: usize,
+        schedule: Schedule,
+    ) -> Dispatcher {
+        assert!(window >= 1 && workers >= 1);
+        assert!(schedule != Schedule::Static, "a static schedule is a split");
         Dispatcher {
             next: 0,
             chunks,
             window,
+            schedule,
+            workers: workers as u64,
             in_flight: vec![0; engines],
         }
     }
 
     /// Fills every listed engine's window: the first assignments, as
-    /// `(engine slot, chunk)` in round-robin order so early chunks spread out.
-    pub(crate) fn start(&mut self, engines: &[usize]) -> Vec<(usize, u64)> {
+    /// `(engine slot, chunks)` in round-robin order so early chunks spread out.
+    pub(crate) fn start(&mut self, engines: &[usize]) -> Vec<(usize, Range<u64>)> {
         let mut out = Vec::new();
-        for _ in 0..self.window {
+        loop {
+            let before = out.len();
             for &e in engines {
-                if let Some(chunk) = self.assign(e) {
-                    out.push((e, chunk));
+                if let Some(batch) = self.assign(e) {
+                    out.push((e, batch));
                 }
             }
+            if out.len() == before {
+                return out;
+            }
         }
-        out
     }
 
-    /// Records that `engine` finished a chunk; returns its next chunk, if any.
-    pub(crate) fn finished(&mut self, engine: usize) -> Option<u64> {
+    /// Records that `engine` finished a chunk; returns its next batch, if it
+    /// has room for one.
+    pub(crate) fn finished(&mut self, engine: usize) -> Option<Range<u64>> {
         assert!(
             self.in_flight[engine] > 0,
             "engine slot {engine} had no chunk in flight"
@@ -54,13 +80,27 @@ impl Dispatcher {
         self.assign(engine)
     }
 
-    fn assign(&mut self, engine: usize) -> Option<u64> {
-        if self.next == self.chunks || self.in_flight[engine] == self.window {
+    fn assign(&mut self, engine: usize) -> Option<Range<u64>> {
+        if self.next == self.chunks || self.in_flight[engine] >= self.window {
             return None;
         }
-        self.in_flight[engine] += 1;
-        self.next += 1;
-        Some(self.next - 1)
+        let remaining = self.chunks - self.next;
+        let size = match self.schedule {
+            Schedule::Guided => (remaining / (2 * self.workers)).max(1),
+            Schedule::Dynamic | Schedule::Static => 1,
+        };
+        self.in_flight[engine] += size as usize;
+        self.next += size;
+        Some(self.next - size..self.next)
+    }
+}
+
+/// The positions in the session's chunk list that the `index`-th of
+/// `workers` engines computes in a fixed split of `len` chunks.
+pub(crate) fn share(split: Split, len: u64, workers: u64, index: u64) -> Vec<u64> {
+    match split {
+        Split::Blocks => part_range(len, workers, index).collect(),
+        Split::Cyclic => (index..len).step_by(workers as usize).collect(),
     }
 }
 
@@ -68,12 +108,22 @@ impl Dispatcher {
 mod tests {
     use super::*;
 
+    fn one(d: &mut Dispatcher, engines: &[usize]) -> Vec<(usize, u64)> {
+        let start = d.start(engines);
+        assert!(start.iter().all(|(_, b)| b.end - b.start == 1));
+        start.into_iter().map(|(e, b)| (e, b.start)).collect()
+    }
+
+    fn dynamic(chunks: u64, engines: usize, window: usize) -> Dispatcher {
+        Dispatcher::new(chunks, engines, engines, window, Schedule::Dynamic)
+    }
+
     #[test]
     fn windows_fill_round_robin_then_refill_on_completion() {
-        let mut d = Dispatcher::new(7, 3, 2);
-        let first = d.start(&[0, 1, 2]);
+        let mut d = dynamic(7, 3, 2);
+        let first = one(&mut d, &[0, 1, 2]);
         assert_eq!(first, [(0, 0), (1, 1), (2, 2), (0, 3), (1, 4), (2, 5)]);
-        assert_eq!(d.finished(1), Some(6));
+        assert_eq!(d.finished(1), Some(6..7));
         assert_eq!(d.finished(1), None);
         for e in [0, 0, 2, 2, 1] {
             assert_eq!(d.finished(e), None);
@@ -83,8 +133,8 @@ mod tests {
 
     #[test]
     fn only_listed_engines_get_work() {
-        let mut d = Dispatcher::new(3, 4, 2);
-        let first = d.start(&[1, 3]);
+        let mut d = Dispatcher::new(3, 4, 2, 2, Schedule::Dynamic);
+        let first = one(&mut d, &[1, 3]);
         assert_eq!(first, [(1, 0), (3, 1), (1, 2)]);
         assert_eq!(d.finished(3), None);
     }
@@ -92,8 +142,56 @@ mod tests {
     #[test]
     #[should_panic(expected = "no chunk in flight")]
     fn a_result_nobody_was_given_is_a_bug() {
-        let mut d = Dispatcher::new(3, 2, 1);
+        let mut d = dynamic(3, 2, 1);
         d.start(&[0]);
         d.finished(1);
+    }
+
+    #[test]
+    fn guided_batches_shrink_as_the_work_runs_out() {
+        let mut d = Dispatcher::new(100, 2, 2, 1, Schedule::Guided);
+        let first = d.start(&[0, 1]);
+        assert_eq!(first, [(0, 0..25), (1, 25..43)]);
+        // Engine 0 asks again only once its batch is down to the window.
+        for _ in 0..24 {
+            assert_eq!(d.finished(0), None);
+        }
+        assert_eq!(d.finished(0), Some(43..57));
+        let mut sizes = Vec::new();
+        let mut engine = 1;
+        loop {
+            // Drain the engine's batch; the last chunk brings the next one.
+            let batch = loop {
+                if let Some(b) = d.finished(engine) {
+                    break Some(b);
+                }
+                if d.in_flight[engine] == 0 {
+                    break None;
+                }
+            };
+            match batch {
+                Some(b) => sizes.push(b.end - b.start),
+                None => break,
+            }
+            engine = 1 - engine;
+        }
+        assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+        assert_eq!(sizes.last(), Some(&1));
+        let total: u64 = 25 + 18 + 14 + sizes.iter().sum::<u64>();
+        assert_eq!(total, 100, "every chunk once");
+    }
+
+    #[test]
+    fn fixed_splits_are_blocks_or_round_robin() {
+        let shares = |split| (0..3).map(|i| share(split, 10, 3, i)).collect::<Vec<_>>();
+        assert_eq!(
+            shares(Split::Blocks),
+            [vec![0, 1, 2, 3], vec![4, 5, 6], vec![7, 8, 9]]
+        );
+        assert_eq!(
+            shares(Split::Cyclic),
+            [vec![0, 3, 6, 9], vec![1, 4, 7], vec![2, 5, 8]]
+        );
+        assert_eq!(share(Split::Cyclic, 2, 3, 2), Vec::<u64>::new());
     }
 }

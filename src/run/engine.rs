@@ -1,18 +1,18 @@
 //! An engine's loop: compute queued chunks in order and report each.
 
+use super::dispatch::share;
 use super::pace::{self, Backoff};
-use super::plan::part_range;
 use super::transport::{Alarm, ChunkResult, Clock, EngineLink, Order, Report};
-use super::{poll, Event};
-use crate::config::{Job, Mode};
+use super::{poll, straggle, Event};
+use crate::config::Job;
 use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Serves one session as engine `engine`: the queue is this engine's share
-/// of `todo` in direct mode and filled by the controller in balanced mode;
-/// `work` computes a chunk. Ends on Stop (once the queue is empty) or
-/// Cancel, with a goodbye. A signal caught here is sent to the controller
-/// (Halt), which cancels everyone.
+/// of `todo` in a fixed split and filled by the controller otherwise; `work`
+/// computes a chunk. Ends on Stop (once the queue is empty) or Cancel, with a
+/// goodbye. A signal caught here is sent to the controller (Halt), which
+/// cancels everyone. A straggler (`--slow`) waits after each chunk.
 pub(crate) fn serve(
     link: &mut impl EngineLink,
     clock: &mut impl Clock,
@@ -23,15 +23,13 @@ pub(crate) fn serve(
     work: &mut dyn FnMut(u64) -> ChunkResult,
 ) {
     let mut inbox = Inbox::default();
-    if job.mode == Mode::Direct {
-        if let Some(index) = job.targets.iter().position(|&t| t == engine) {
-            let workers = job.targets.len() as u64;
-            let share = part_range(todo.len() as u64, workers, index as u64);
-            inbox
-                .queue
-                .extend(&todo[share.start as usize..share.end as usize]);
-        }
+    let index = job.targets.iter().position(|&t| t == engine);
+    if let (Some(split), Some(index)) = (job.split(), index) {
+        let workers = job.targets.len() as u64;
+        let mine = share(split, todo.len() as u64, workers, index as u64);
+        inbox.queue.extend(mine.iter().map(|&i| todo[i as usize]));
     }
+    let slow = job.slow(engine);
     // The first tasks are sent right after the start barrier.
     let mut backoff = Backoff::for_waiting();
     backoff.set_max_sleep(pace::SLEEP_CAP_RANGE.0);
@@ -59,7 +57,7 @@ pub(crate) fn serve(
             inbox.queue.pop_front()
         };
         if let Some(chunk) = next {
-            let result = work(chunk);
+            let result = straggle(clock, slow, work(chunk));
             link.send(Report::Result(result));
             sent.0 += 1;
             sent.1 += result.inside;
@@ -93,7 +91,7 @@ pub(crate) fn serve(
 enum Told {
     /// No more chunks will come; finish the queue.
     Stop,
-    /// Leave the queue: a signal stops the run.
+    /// Leave the queue: a signal stops the run, or it has enough.
     Cancel,
 }
 
@@ -110,7 +108,9 @@ impl Inbox {
             Order::Stop => self.told = Some(Told::Stop),
             Order::Task(chunk) => self.queue.push_back(chunk),
             Order::Cancel(signal) => {
-                alarm.relay(signal);
+                if let Some(signal) = signal {
+                    alarm.relay(signal);
+                }
                 self.told = Some(Told::Cancel);
             }
         }

@@ -5,7 +5,7 @@
 use super::controller::control;
 use super::engine::serve;
 use super::transport::{Alarm, ChunkResult, ControllerLink, EngineLink, Order, Report};
-use super::{News, Outcome};
+use super::{Flow, News, Outcome};
 use crate::config::Job;
 use crate::sys::clock::WallClock;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -106,9 +106,19 @@ pub(crate) struct Cluster<'a> {
 }
 
 impl Cluster<'_> {
+    /// Runs the session's chunks `job.todo()` to the end: `on_news` hears
+    /// what the controller hears.
+    pub(crate) fn run_all(&self, on_news: &mut dyn FnMut(News)) -> Outcome {
+        self.run(&mut |news| {
+            on_news(news);
+            Flow::Continue
+        })
+    }
+
     /// Runs the session's chunks `job.todo()`: `on_news` hears what the
-    /// controller hears. Returns the controller's outcome.
-    pub(crate) fn run(&self, on_news: &mut dyn FnMut(News)) -> Outcome {
+    /// controller hears, and may stop the run. Returns the controller's
+    /// outcome.
+    pub(crate) fn run(&self, on_news: &mut dyn FnMut(News) -> Flow) -> Outcome {
         let (mut link, ends) = network(self.engines.len());
         let todo = self.job.todo();
         std::thread::scope(|scope| {

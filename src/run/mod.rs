@@ -61,6 +61,15 @@ pub(crate) struct Outcome {
     pub(crate) stranded: Vec<u32>,
 }
 
+/// What the observer of a session's news wants next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    /// The run has what it needs (`--precision` is met): stop handing out
+    /// chunks, collect the ones being computed, drop the queued ones.
+    Enough,
+}
+
 /// What rank 0 hears during a session.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum News {
@@ -80,6 +89,19 @@ pub(crate) fn compute(job: &Job, kernel: Kernel, chunk: u64) -> ChunkResult {
         compute_s: began.elapsed().as_secs_f64(),
         compute_cpu_s: thread_cpu_time().saturating_sub(cpu).as_secs_f64(),
     }
+}
+
+/// A straggler's chunk (`--slow`): after computing it, waits `slow - 1`
+/// times its compute time without using the CPU, and counts the wait in
+/// its compute time (the chunk took that long on that engine).
+fn straggle(clock: &mut impl Clock, slow: f64, mut result: ChunkResult) -> ChunkResult {
+    if slow > 1.0 {
+        let before = clock.now();
+        let extra = Duration::from_secs_f64(result.compute_s * (slow - 1.0));
+        clock.pause(pace::Pause::Sleep(extra));
+        result.compute_s += (clock.now() - before).as_secs_f64();
+    }
+    result
 }
 
 /// The record of a chunk computed by `engine_id`.

@@ -4,8 +4,9 @@
 use super::alone::run_alone;
 use super::memory::{Cluster, TestAlarm};
 use super::transport::ChunkResult;
+use super::Flow;
 use super::{compute, News, Outcome};
-use crate::config::{Job, Mode};
+use crate::config::{Job, Mode, Schedule};
 use crate::kernel::Kernel;
 use crate::record::ChunkRow;
 use crate::store::checkpoint::Cadence;
@@ -25,6 +26,9 @@ fn job(mode: Mode, chunks: u64, targets: &[u32], window: u32) -> Job {
         seed: 7,
         targets: targets.to_vec(),
         window,
+        schedule: Schedule::Dynamic,
+        slow: Vec::new(),
+        precision: None,
         kernel: None,
         todo: vec![[0, chunks]],
     }
@@ -61,7 +65,7 @@ fn session(
         engines: vec![TestAlarm::default(); engines],
     };
     let mut rows = Vec::new();
-    let outcome = cluster.run(&mut |news| {
+    let outcome = cluster.run_all(&mut |news| {
         if let News::Chunk(row) = news {
             rows.push(row);
         }
@@ -226,7 +230,7 @@ fn interrupted(mode: Mode, who: Option<usize>, signal: i32, after: usize) {
         engines: vec![TestAlarm::default(); 3],
     };
     let mut rows = Vec::new();
-    let outcome = cluster.run(&mut |news| {
+    let outcome = cluster.run_all(&mut |news| {
         if let News::Chunk(row) = news {
             rows.push(row);
             if rows.len() == after {
@@ -289,7 +293,7 @@ fn engines_still_computing_after_the_grace_time_are_stranded() {
     let started = Instant::now();
     let mut seen = 0;
     let mut waited = Duration::ZERO;
-    let outcome = cluster.run(&mut |news| {
+    let outcome = cluster.run_all(&mut |news| {
         if matches!(news, News::Chunk(_)) {
             seen += 1;
             if seen == 3 {
@@ -327,7 +331,7 @@ fn checkpoints_come_at_their_cadence_while_the_controller_waits() {
         controller: TestAlarm::default(),
         engines: vec![TestAlarm::default()],
     };
-    cluster.run(&mut |news| {
+    cluster.run_all(&mut |news| {
         match news {
             News::Chunk(_) => {
                 arrived += 1;
@@ -360,7 +364,7 @@ fn one_rank_alone_computes_every_chunk_in_order_and_stops_between_chunks() {
     let mut rows = Vec::new();
     let work = &mut |chunk| compute(&job, Kernel::Scalar, chunk);
     let outcome = run_alone(
-        &WallClock::new(),
+        &mut WallClock::new(),
         &alarm,
         &job,
         &job.todo(),
@@ -369,6 +373,7 @@ fn one_rank_alone_computes_every_chunk_in_order_and_stops_between_chunks() {
             if let News::Chunk(row) = news {
                 rows.push(row);
             }
+            Flow::Continue
         },
     );
     assert_eq!(outcome.signal, None);
@@ -381,7 +386,7 @@ fn one_rank_alone_computes_every_chunk_in_order_and_stops_between_chunks() {
 
     let mut rows = 0;
     let outcome = run_alone(
-        &WallClock::new(),
+        &mut WallClock::new(),
         &alarm,
         &job,
         &job.todo(),
@@ -393,6 +398,7 @@ fn one_rank_alone_computes_every_chunk_in_order_and_stops_between_chunks() {
                     alarm.raise(SIGTERM);
                 }
             }
+            Flow::Continue
         },
     );
     assert_eq!((outcome.signal, rows), (Some(SIGTERM), 10));
@@ -409,5 +415,126 @@ fn a_resumed_session_computes_exactly_the_missing_chunks() {
         assert!(outcome.stranded.is_empty());
         let ids: Vec<u64> = chunk_ids(&rows).into_iter().collect();
         assert_eq!(ids, missing, "{mode:?}");
+    }
+}
+
+fn scheduled(schedule: Schedule, chunks: u64, engines: u32, window: u32) -> Job {
+    Job {
+        schedule,
+        ..job(Mode::Balanced, chunks, &all(engines), window)
+    }
+}
+
+#[test]
+fn guided_batches_start_big_and_every_chunk_comes_once() {
+    let job = scheduled(Schedule::Guided, 200, 2, 1);
+    let work = |_: usize, chunk| slow(&job, Duration::from_micros(100), chunk);
+    let (outcome, rows) = session(&job, 2, &work);
+    assert!(outcome.stranded.is_empty());
+    assert_eq!(chunk_ids(&rows).len(), 200);
+    assert_eq!(
+        rows.iter().map(|r| r.inside).sum::<u64>(),
+        serial_inside(&job)
+    );
+    // The first batches: 200 / 4 = 50 chunks, then 150 / 4 = 37.
+    let by = per_engine(&rows, 2);
+    assert_eq!(by[0][..50], (0..50).collect::<Vec<_>>());
+    assert_eq!(by[1][..37], (50..87).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_static_schedule_deals_the_chunks_round_robin_up_front() {
+    let job = Job {
+        targets: vec![0, 2],
+        ..scheduled(Schedule::Static, 11, 3, 4)
+    };
+    let work = kernel_work(&job);
+    let (outcome, rows) = session(&job, 3, &work);
+    assert!(outcome.stranded.is_empty());
+    assert_eq!(
+        per_engine(&rows, 3),
+        [vec![0, 2, 4, 6, 8, 10], vec![], vec![1, 3, 5, 7, 9]]
+    );
+}
+
+#[test]
+fn a_straggler_takes_its_factor_longer_and_balanced_mode_works_around_it() {
+    for mode in [Mode::Balanced, Mode::Direct] {
+        let job = Job {
+            slow: vec![4.0, 1.0],
+            ..job(mode, 40, &all(2), 1)
+        };
+        let work = |_: usize, chunk| slow(&job, Duration::from_millis(2), chunk);
+        let (_, rows) = session(&job, 2, &work);
+        for r in &rows {
+            let at_least = if r.engine_id == 0 { 0.008 } else { 0.002 };
+            assert!(r.compute_s >= at_least, "{mode:?}: {r:?}");
+        }
+        let counts: Vec<usize> = per_engine(&rows, 2).iter().map(Vec::len).collect();
+        match mode {
+            Mode::Direct => assert_eq!(counts, [20, 20]),
+            Mode::Balanced => assert!(counts[1] > 2 * counts[0], "{counts:?}"),
+        }
+    }
+}
+
+/// The smallest prefix of chunks that meets `precision`, computed serially.
+fn serial_stop(job: &Job, precision: f64) -> Option<u64> {
+    let (mut inside, mut samples) = (0, 0);
+    (0..job.chunks).find_map(|c| {
+        inside += compute(job, Kernel::Scalar, c).inside;
+        samples += job.plan().chunk_len(c);
+        crate::record::stats::meets(inside, samples, precision).then_some(c + 1)
+    })
+}
+
+#[test]
+fn precision_stops_at_the_same_prefix_whatever_the_mode_schedule_and_engines() {
+    use crate::store::checkpoint::{Ledger, Stop};
+    // 400 chunks of 1000 points; +-0.02 needs about 26 000 points.
+    let precision = 0.02;
+    let base = Job {
+        samples: 400_000,
+        precision: Some(precision),
+        ..job(Mode::Balanced, 400, &[], 2)
+    };
+    let expected = serial_stop(&base, precision).expect("met within the cap");
+    assert!((10..100).contains(&expected), "{expected}");
+    for (mode, schedule, engines) in [
+        (Mode::Balanced, Schedule::Dynamic, 1),
+        (Mode::Balanced, Schedule::Dynamic, 3),
+        (Mode::Balanced, Schedule::Guided, 3),
+        (Mode::Balanced, Schedule::Static, 4),
+        (Mode::Direct, Schedule::Dynamic, 3),
+    ] {
+        let job = Job {
+            mode,
+            schedule,
+            targets: all(engines),
+            ..base.clone()
+        };
+        let work = kernel_work(&job);
+        let mut ledger = Ledger::new(job.chunks, job.precision);
+        let cluster = Cluster {
+            job: &job,
+            grace: Duration::from_secs(30),
+            work: &work,
+            controller: TestAlarm::default(),
+            engines: vec![TestAlarm::default(); engines as usize],
+        };
+        let outcome = cluster.run(&mut |news| {
+            if let News::Chunk(row) = news {
+                ledger.add(row);
+            }
+            match ledger.stop() {
+                Some(Stop::Precision(_)) => Flow::Enough,
+                _ => Flow::Continue,
+            }
+        });
+        let what = format!("{mode:?} {schedule:?} on {engines}");
+        assert!(outcome.stranded.is_empty(), "{what}");
+        assert_eq!(outcome.signal, None, "{what}");
+        assert_eq!(ledger.stop(), Some(Stop::Precision(expected)), "{what}");
+        assert!(ledger.done() < 400, "{what}: stopped early");
     }
 }

@@ -12,7 +12,8 @@
 //! - the controller sends each engine [`Order::Task`]s (balanced mode; in
 //!   direct mode each engine knows its share), then exactly one
 //!   [`Order::Stop`] ("no more chunks: finish your queue") or
-//!   [`Order::Cancel`] ("a signal stops the run: drop your queue");
+//!   [`Order::Cancel`] ("a signal stops the run, or it has enough: drop your
+//!   queue");
 //! - an engine sends a [`Report::Result`] per chunk, [`Report::Halt`] if it
 //!   catches a signal itself, and finally one [`Report::Bye`] with its totals,
 //!   which the controller checks against what arrived.
@@ -38,8 +39,9 @@ pub(crate) enum Order {
     Task(u64),
     /// No more chunks will come: finish the queue, then say goodbye.
     Stop,
-    /// Stop now, leave the queued chunks: the run was stopped by this signal.
-    Cancel(i32),
+    /// Stop now, leave the queued chunks: the run was stopped by this
+    /// signal, or (`None`) it has all it needs (`--precision`).
+    Cancel(Option<i32>),
 }
 
 /// Engine to controller.

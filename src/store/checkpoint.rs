@@ -12,6 +12,7 @@
 
 use super::h5::Stored;
 use crate::kernel::rng::RNG_NAME;
+use crate::record::stats::meets;
 use crate::record::{ChunkRow, EngineRow, SessionRow, SCHEMA_VERSION};
 use crate::run::plan::{ChunkPlan, PlanError};
 use std::path::{Path, PathBuf};
@@ -22,18 +23,53 @@ use std::time::{Duration, Instant};
 pub(crate) struct Ledger {
     rows: Vec<Option<ChunkRow>>,
     done: u64,
+    /// `--precision`: the run is complete once the chunks `0..k` give a 95%
+    /// interval of at most +-this, for the smallest such `k`.
+    precision: Option<f64>,
+    /// The chunks `0..prefix` are all done; their inside and sample totals.
+    prefix: u64,
+    prefix_inside: u64,
+    prefix_samples: u64,
+    /// The `k` at which the precision was met.
+    met: Option<u64>,
     /// Engines of the earlier sessions.
     pub(crate) engines: Vec<EngineRow>,
     /// The earlier sessions.
     pub(crate) sessions: Vec<SessionRow>,
 }
 
+/// Why a run is complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Every chunk was computed (no `--precision`).
+    AllChunks,
+    /// The chunks `0..k` met `--precision`.
+    Precision(u64),
+    /// `--precision` was not met by all the chunks `--samples` allowed.
+    Cap,
+}
+
+impl Stop {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Stop::AllChunks => "all chunks",
+            Stop::Precision(_) => "precision",
+            Stop::Cap => "samples cap",
+        }
+    }
+}
+
 impl Ledger {
-    /// A run with nothing computed yet.
-    pub(crate) fn new(chunks: u64) -> Ledger {
+    /// A run of `chunks` chunks with nothing computed yet.
+    pub(crate) fn new(chunks: u64, precision: Option<f64>) -> Ledger {
         Ledger {
             rows: vec![None; chunks as usize],
             done: 0,
+            precision,
+            prefix: 0,
+            prefix_inside: 0,
+            prefix_samples: 0,
+            met: None,
             engines: Vec::new(),
             sessions: Vec::new(),
         }
@@ -41,7 +77,7 @@ impl Ledger {
 
     /// The run stored in a file that [`check_resumable`] accepted.
     pub(crate) fn resume(stored: Stored) -> Ledger {
-        let mut ledger = Ledger::new(stored.chunks);
+        let mut ledger = Ledger::new(stored.chunks, stored.precision);
         for row in stored.rows {
             ledger.add(row);
         }
@@ -59,11 +95,22 @@ impl Ledger {
         self.done
     }
 
-    pub(crate) fn is_complete(&self) -> bool {
-        self.done == self.rows.len() as u64
+    /// Why the run is complete, or `None` while it is not.
+    pub(crate) fn stop(&self) -> Option<Stop> {
+        match (self.met, self.precision) {
+            (Some(k), _) => Some(Stop::Precision(k)),
+            _ if self.done < self.rows.len() as u64 => None,
+            (None, None) => Some(Stop::AllChunks),
+            (None, Some(_)) => Some(Stop::Cap),
+        }
     }
 
-    /// The chunks still to compute, ascending.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.stop().is_some()
+    }
+
+    /// The chunks still to compute, ascending (all that the cap allows: a
+    /// `--precision` run may stop before them).
     pub(crate) fn missing(&self) -> Vec<u64> {
         (0..self.rows.len() as u64)
             .filter(|&c| self.rows[c as usize].is_none())
@@ -80,6 +127,20 @@ impl Ledger {
         assert!(slot.is_none(), "chunk {} computed twice", row.chunk_id);
         *slot = Some(row);
         self.done += 1;
+        // Every prefix is looked at in turn, so the smallest one that meets
+        // the precision is found whatever order the chunks come in.
+        while let Some(Some(next)) = self.rows.get(self.prefix as usize) {
+            self.prefix += 1;
+            self.prefix_inside += next.inside;
+            self.prefix_samples += next.samples;
+            if self.met.is_none()
+                && self
+                    .precision
+                    .is_some_and(|p| meets(self.prefix_inside, self.prefix_samples, p))
+            {
+                self.met = Some(self.prefix);
+            }
+        }
     }
 
     /// The computed chunks, in chunk order.
@@ -94,6 +155,7 @@ pub(crate) struct Requested {
     pub(crate) samples: Option<u64>,
     pub(crate) chunks: Option<u64>,
     pub(crate) seed: Option<u64>,
+    pub(crate) precision: Option<f64>,
 }
 
 /// Why a file cannot be resumed exactly.
@@ -116,6 +178,15 @@ pub(crate) enum ResumeError {
         option: &'static str,
         given: u64,
         stored: u64,
+    },
+    #[error(
+        "--precision {given} does not match {path}, which has {}; leave --precision out to resume it",
+        .stored.map_or("none".to_string(), |p| p.to_string())
+    )]
+    Precision {
+        path: String,
+        given: f64,
+        stored: Option<f64>,
     },
     #[error("{path} holds an impossible run: {plan}")]
     Impossible { path: String, plan: PlanError },
@@ -159,6 +230,13 @@ pub(crate) fn check_resumable(
                 stored,
             });
         }
+    }
+    if let Some(given) = requested.precision.filter(|&p| Some(p) != stored.precision) {
+        return Err(ResumeError::Precision {
+            path,
+            given,
+            stored: stored.precision,
+        });
     }
     let plan = match ChunkPlan::new(stored.samples, stored.chunks) {
         Ok(plan) => plan,
@@ -284,6 +362,7 @@ mod tests {
             session: 0,
             started_utc: "2026-11-29T00:00:00Z".into(),
             mode: "balanced".into(),
+            schedule: "dynamic".into(),
             ranks: 3,
             engines: 2,
             engines_used: 2,
@@ -307,6 +386,7 @@ mod tests {
             samples: 10,
             chunks: 4,
             seed: 7,
+            precision: None,
             rows: vec![row(1, 3), row(3, 2)],
             engines: Vec::new(),
             sessions: vec![session()],
@@ -341,8 +421,19 @@ mod tests {
             samples: Some(10),
             chunks: Some(4),
             seed: Some(7),
+            precision: None,
         };
         assert_eq!(check_resumable(path, &stored(), &same), Ok(()));
+        let precise = Requested {
+            precision: Some(1e-3),
+            ..Requested::default()
+        };
+        let err = check_resumable(path, &stored(), &precise).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--precision 0.001 does not match r.partial.h5, which has none; \
+             leave --precision out to resume it"
+        );
 
         let refused = |stored: Stored, requested: &Requested| {
             check_resumable(path, &stored, requested).unwrap_err()
@@ -362,18 +453,17 @@ mod tests {
             ..stored()
         };
         assert_eq!(refused(v1, &ok), ResumeError::SchemaOne { path: path() });
-        let v3 = Stored {
-            schema_version: Some(3),
-            ..stored()
-        };
-        let found = 3;
-        assert_eq!(
-            refused(v3, &ok),
-            ResumeError::Schema {
+        for found in [2, 4] {
+            let other = Stored {
+                schema_version: Some(found),
+                ..stored()
+            };
+            let err = ResumeError::Schema {
                 path: path(),
-                found
-            }
-        );
+                found,
+            };
+            assert_eq!(refused(other, &ok), err);
+        }
         let old = Stored {
             mcpi_version: "0.0.1".into(),
             ..stored()

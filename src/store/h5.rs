@@ -68,6 +68,8 @@ pub(crate) struct Stored {
     pub(crate) samples: u64,
     pub(crate) chunks: u64,
     pub(crate) seed: u64,
+    /// `--precision`, if the run has one.
+    pub(crate) precision: Option<f64>,
     pub(crate) rows: Vec<ChunkRow>,
     pub(crate) engines: Vec<EngineRow>,
     pub(crate) sessions: Vec<SessionRow>,
@@ -109,11 +111,22 @@ pub(crate) fn read(path: &Path) -> Result<Stored, H5Error> {
         samples: int("samples")?,
         chunks: int("chunks")?,
         seed: int("seed")?,
+        precision: None,
         rows: Vec::new(),
         engines: Vec::new(),
         sessions: Vec::new(),
     };
     if schema_version == Some(u64::from(SCHEMA_VERSION)) {
+        let names = file
+            .attr_names()
+            .map_err(|e| not_mcpi("no attributes", e))?;
+        if names.iter().any(|n| n == "precision") {
+            let precision = file
+                .attr("precision")
+                .and_then(|a| a.read_scalar::<f64>())
+                .map_err(|e| not_mcpi("an unreadable precision", e))?;
+            stored.precision = Some(precision);
+        }
         let table = |name: &str| {
             file.dataset(name)
                 .map_err(|e| not_mcpi(&format!("no /{name} dataset"), e))
@@ -143,6 +156,8 @@ pub struct H5Engine {
     pub samples: u64,
     pub inside: u64,
     pub busy_s: f64,
+    pub idle_s: f64,
+    pub slow: f64,
 }
 
 /// A row of `/chunks`: [`ChunkRow`] as HDF5 stores it.
@@ -167,6 +182,7 @@ pub struct H5Session {
     pub session: u32,
     pub started_utc: VarLenUnicode,
     pub mode: VarLenUnicode,
+    pub schedule: VarLenUnicode,
     pub ranks: u32,
     pub engines: u32,
     pub engines_used: u32,
@@ -199,6 +215,8 @@ impl From<&EngineRow> for H5Engine {
             samples: e.samples,
             inside: e.inside,
             busy_s: e.busy_s,
+            idle_s: e.idle_s,
+            slow: e.slow,
         }
     }
 }
@@ -216,6 +234,8 @@ impl From<&H5Engine> for EngineRow {
             samples: e.samples,
             inside: e.inside,
             busy_s: e.busy_s,
+            idle_s: e.idle_s,
+            slow: e.slow,
         }
     }
 }
@@ -258,6 +278,7 @@ impl From<&SessionRow> for H5Session {
             session: s.session,
             started_utc: unicode(&s.started_utc),
             mode: unicode(&s.mode),
+            schedule: unicode(&s.schedule),
             ranks: s.ranks,
             engines: s.engines,
             engines_used: s.engines_used,
@@ -278,6 +299,7 @@ impl From<&H5Session> for SessionRow {
             session: s.session,
             started_utc: s.started_utc.as_str().into(),
             mode: s.mode.as_str().into(),
+            schedule: s.schedule.as_str().into(),
             ranks: s.ranks,
             engines: s.engines,
             engines_used: s.engines_used,

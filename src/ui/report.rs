@@ -1,6 +1,7 @@
 //! What a person sees: the `[stdout:k]` lines, the summary, and the error,
 //! warning and notice lines on stderr.
 
+use crate::record::stats::Z95;
 use crate::record::{EngineRow, RunRecord};
 use std::fmt::Write as _;
 use std::io::Write;
@@ -116,6 +117,9 @@ pub(crate) fn stdout_lines(engines: &[EngineRow], targets: &[u32]) -> String {
         .join("\n")
 }
 
+/// Engines listed one per line in the summary, at most.
+const MAX_ENGINE_LINES: usize = 8;
+
 /// Below this share of CPU time in the compute time, engines were descheduled.
 const SHARED_CORES: f64 = 0.9;
 
@@ -150,10 +154,17 @@ pub(crate) fn summary(record: &RunRecord) -> String {
             ),
         );
     }
+    let how = match s.schedule.as_str() {
+        "blocks" => "contiguous shares".to_string(),
+        "cyclic" => "round-robin shares, for --precision".to_string(),
+        "static" => "round robin, decided up front".to_string(),
+        _ => format!("window {}", s.window),
+    };
+    line("schedule", format!("{} ({how})", s.schedule));
     line(
         "elapsed",
         format!(
-            "{:.4} s  (controller wall time of the parallel section)",
+            "{:.4} s  (controller wall time of the parallel section: the makespan)",
             s.elapsed_s
         ),
     );
@@ -200,12 +211,56 @@ pub(crate) fn summary(record: &RunRecord) -> String {
         ),
     );
     line(
+        "balance",
+        format!(
+            "imbalance {:.3} (busiest engine / mean - 1), {:.4} s lost (elapsed - busy per engine)",
+            s.imbalance, s.balance_loss_s
+        ),
+    );
+    let last = s.sessions.saturating_sub(1);
+    let engines: Vec<&EngineRow> = record
+        .engines
+        .iter()
+        .filter(|e| e.session == last && s.targets.contains(&e.engine_id))
+        .collect();
+    if engines.len() <= MAX_ENGINE_LINES {
+        for e in engines {
+            let slow = match e.slow {
+                f if f > 1.0 => format!(", slowed {f}x"),
+                _ => String::new(),
+            };
+            line(
+                &format!("engine {}", e.engine_id),
+                format!(
+                    "{} chunks, busy {:.4} s, idle {:.4} s{slow}",
+                    e.chunks, e.busy_s, e.idle_s
+                ),
+            );
+        }
+    }
+    line(
         "samples",
         format!(
             "{} in {} chunks, seed {}, rng {}, kernel {}",
             s.samples, s.chunks, s.seed, s.rng, s.kernel
         ),
     );
+    if let Some(p) = s.precision {
+        let reached = Z95 * s.stderr;
+        let why = match s.stopped_by.as_deref() {
+            Some("precision") => "met",
+            _ => "not met: the --samples cap was reached",
+        };
+        let discarded = s.chunks_done - s.chunks_used;
+        line(
+            "precision",
+            format!(
+                "+-{reached:.3e} (asked +-{p:e}) {why}: chunks 0..{} used, {} points; \
+                 {discarded} computed beyond them discarded",
+                s.chunks_used, s.samples_used
+            ),
+        );
+    }
     line("inside", s.inside.to_string());
     line(
         "pi",
