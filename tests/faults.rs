@@ -266,6 +266,48 @@ fn targets_select_an_engine_twice_or_none() {
 }
 
 #[test]
+fn slow_names_a_missing_engine_or_a_bad_factor() {
+    // 3 ranks have engines 0 and 1; alone, rank 0 is engine 0.
+    refused(
+        "slow-missing",
+        &["--slow", "2=3"],
+        "engine 2 does not exist",
+    );
+    for (value, reason) in [
+        ("0=0.5", "at least 1"),
+        ("0=nan", "at least 1"),
+        ("0=inf", "at least 1"),
+        ("0=-3", "at least 1"),
+        ("0", "expected ENGINE=FACTOR"),
+        ("x=2", "not an engine id"),
+        ("0=2,0=3", "twice"),
+    ] {
+        refused("slow-bad", &["--slow", value], reason);
+    }
+}
+
+#[test]
+fn schedule_unknown_or_in_direct_mode() {
+    refused("schedule", &["--schedule", "fair"], "invalid value 'fair'");
+    refused(
+        "schedule-direct",
+        &["--mode", "direct", "--schedule", "guided"],
+        "--schedule guided applies to balanced mode",
+    );
+}
+
+#[test]
+fn precision_malformed_zero_or_negative() {
+    for value in ["0", "-1e-4", "nan", "inf", "tiny", ""] {
+        refused(
+            "precision",
+            &["--precision", value],
+            "is not a positive number",
+        );
+    }
+}
+
+#[test]
 fn unknown_mode_or_progress() {
     refused("mode", &["--mode", "fast"], "invalid value 'fast'");
     refused("mode", &["--mode", ""], "a value is required");

@@ -152,6 +152,51 @@ fn sigterm_to_mpirun_then_resume_in_another_mode_gives_the_same_count() {
 }
 
 #[test]
+fn a_precision_run_interrupted_and_resumed_stops_at_the_same_prefix() {
+    // 1e8 points in 100 chunks; +-4.2e-4 needs about 6e7 of them.
+    let precision = ["--precision", "4.2e-4"];
+    let whole = scratch("int-precision-whole");
+    let args: Vec<&str> = ["--json", "-q", "-o", "r.h5"]
+        .iter()
+        .chain(&precision)
+        .copied()
+        .collect();
+    let want = mcpi_in(&whole, 3, &args, &[]).json();
+    assert_eq!(want["stopped_by"], "precision");
+    let used = want["chunks_used"].as_u64().unwrap();
+    assert!((20..100).contains(&used), "{used}");
+
+    let dir = scratch("int-precision");
+    let mut child = start(&dir, 3, &precision);
+    checkpointed(&dir, 3, &mut child);
+    kill(child.id(), libc::SIGTERM);
+    let run = wait(child, "interrupted run");
+    let saved = interrupted(&dir, &run, "SIGTERM", through_mpirun(143));
+    assert!(saved < used, "interrupted after the precision was met");
+    let args = [
+        "--resume",
+        "r.partial.h5",
+        "--json",
+        "-q",
+        "--mode",
+        "direct",
+    ];
+    let summary = mcpi_in(&dir, 2, &args, &[]).json();
+    for field in [
+        "stopped_by",
+        "chunks_used",
+        "samples_used",
+        "inside",
+        "pi",
+        "precision",
+    ] {
+        assert_eq!(summary[field], want[field], "{field}");
+    }
+    assert_eq!(summary["sessions"], 2);
+    assert_eq!(listing(&dir), ["r.h5"]);
+}
+
+#[test]
 fn sigint_in_direct_mode_then_resume_without_mpirun() {
     let dir = scratch("int-int");
     let mut child = start(&dir, 3, &["-n", "3e8", "--mode", "direct"]);
@@ -371,6 +416,11 @@ fn resume_refuses_options_that_contradict_the_file() {
         );
         refused(&dir, &args, &reason);
     }
+    refused(
+        &dir,
+        &["--resume", "r.partial.h5", "--precision", "1e-3"],
+        "--precision 0.001 does not match r.partial.h5, which has none",
+    );
     refused(
         &dir,
         &["--resume", "r.partial.h5", "-o", "x.h5"],

@@ -77,6 +77,130 @@ fn every_mode_rank_count_and_target_set_gives_the_same_count() {
 }
 
 #[test]
+fn every_schedule_and_straggler_gives_the_same_count_and_is_recorded() {
+    let dir = scratch("schedules");
+    let want = reference_inside();
+    for ranks in [2, 3, 4] {
+        for schedule in ["dynamic", "guided", "static"] {
+            for slow in [None, Some("0=2")] {
+                let mut extra = vec!["--schedule", schedule, "--window", "2"];
+                extra.extend(slow.iter().flat_map(|s| ["--slow", *s]));
+                let (json, _) = run_json(&dir, ranks, "balanced", &extra);
+                let what = format!("{schedule} {slow:?} on {ranks} ranks");
+                assert_eq!(json["inside"], want, "{what}");
+                assert_eq!(json["schedule"], schedule, "{what}");
+                assert_eq!(json["stopped_by"], "all chunks", "{what}");
+                let per_engine = json["per_engine"].as_array().unwrap();
+                assert_eq!(per_engine.len(), ranks - 1, "{what}");
+                let factor = per_engine[0]["slow"].as_f64().unwrap();
+                assert_eq!(factor, if slow.is_some() { 2.0 } else { 1.0 }, "{what}");
+                let chunks: u64 = per_engine
+                    .iter()
+                    .map(|e| e["chunks"].as_u64().unwrap())
+                    .sum();
+                assert_eq!(chunks, CHUNKS, "{what}");
+                assert!(json["imbalance"].as_f64().unwrap() >= 0.0, "{what}");
+            }
+        }
+    }
+    // Direct mode records its split.
+    let (json, _) = run_json(&dir, 3, "direct", &["--slow", "1=2"]);
+    assert_eq!(json["inside"], want);
+    assert_eq!(json["schedule"], "blocks");
+}
+
+#[test]
+fn a_straggler_and_the_balance_are_in_the_hdf5_file() {
+    let dir = scratch("straggler-h5");
+    let (json, _) = run_json(&dir, 3, "balanced", &["--slow", "1=3"]);
+    let file = hdf5::File::open(json["output"].as_str().unwrap()).unwrap();
+    let engines: Vec<EngineRow> = file.dataset("engines").unwrap().read_raw().unwrap();
+    let slow: Vec<f64> = engines.iter().map(|e| e.slow).collect();
+    assert_eq!(slow, [1.0, 3.0]);
+    let elapsed = json["elapsed_s"].as_f64().unwrap();
+    for e in &engines {
+        assert!((e.busy_s + e.idle_s - elapsed).abs() < 1e-6, "{e:?}");
+    }
+    for (attr, value) in [
+        ("imbalance", "imbalance"),
+        ("balance_loss_s", "balance_loss_s"),
+    ] {
+        let stored = file.attr(attr).unwrap().read_scalar::<f64>().unwrap();
+        assert_eq!(stored, json[value].as_f64().unwrap());
+    }
+    let schedule: VarLenUnicode = file.attr("schedule").unwrap().read_scalar().unwrap();
+    assert_eq!(schedule.as_str(), "dynamic");
+    assert_eq!(
+        file.attr("schema_version")
+            .unwrap()
+            .read_scalar::<u64>()
+            .unwrap(),
+        3
+    );
+}
+
+/// `--precision`: the smallest prefix of chunks whose interval is narrow
+/// enough, computed here with the scalar reference.
+fn reference_prefix(samples: u64, chunks: u64, seed: u64, precision: f64) -> (u64, u64) {
+    let plan = ChunkPlan::new(samples, chunks).unwrap();
+    let (mut inside, mut points) = (0, 0);
+    for c in 0..chunks {
+        inside += Kernel::Scalar.count_inside(seed, c, plan.chunk_len(c));
+        points += plan.chunk_len(c);
+        if mcpi::record::stats::meets(inside, points, precision) {
+            return (c + 1, inside);
+        }
+    }
+    panic!("not met");
+}
+
+#[test]
+fn precision_stops_at_the_same_prefix_for_every_rank_count_mode_and_schedule() {
+    let dir = scratch("precision");
+    // 4000 chunks of 25 000 points; +-1e-3 needs about 10^7 points.
+    let (samples, chunks, precision) = (100_000_000, 4000, 1e-3);
+    let (used, inside) = reference_prefix(samples, chunks, 4242, precision);
+    assert!((100..4000).contains(&used), "{used}");
+    let mut cases: Vec<(usize, &str, &[&str])> = Vec::new();
+    for ranks in 1..=4 {
+        cases.push((ranks, "balanced", &[]));
+        cases.push((ranks, "direct", &[]));
+    }
+    cases.push((3, "balanced", &["--schedule", "guided"]));
+    cases.push((3, "balanced", &["--schedule", "static"]));
+    for (ranks, mode, extra) in cases {
+        let out = dir.join(format!("{mode}-{ranks}-{}.h5", extra.join("-")));
+        let mut args = vec![
+            "--mode",
+            mode,
+            "-n",
+            "1e8",
+            "-k",
+            "4000",
+            "-s",
+            SEED,
+            "--precision",
+            "1e-3",
+        ];
+        args.extend(["--json", "--force", "-o", out.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let json = mcpi_in(&dir, ranks, &args, &[]).json();
+        let what = format!("{mode} {extra:?} on {ranks} ranks");
+        assert_eq!(json["stopped_by"], "precision", "{what}");
+        assert_eq!(json["chunks_used"], used, "{what}");
+        assert_eq!(json["inside"], inside, "{what}");
+        assert_eq!(json["precision"], precision, "{what}");
+        let done = json["chunks_done"].as_u64().unwrap();
+        assert!(
+            done >= used && done < chunks,
+            "{what}: {done} chunks computed"
+        );
+        let half = json["ci95_high"].as_f64().unwrap() - json["pi"].as_f64().unwrap();
+        assert!(half <= precision * (1.0 + 1e-12), "{what}: +-{half}");
+    }
+}
+
+#[test]
 fn targets_decide_who_works() {
     let dir = scratch("targets");
     for mode in ["balanced", "direct"] {
@@ -134,7 +258,7 @@ fn the_hdf5_file_holds_what_json_printed() {
         let Value::Object(fields) = &json else {
             panic!("not an object")
         };
-        for (name, value) in fields {
+        for (name, value) in fields.iter().filter(|(name, _)| *name != "per_engine") {
             let attr = file
                 .attr(name)
                 .unwrap_or_else(|_| panic!("attribute {name} is missing"));
@@ -194,6 +318,16 @@ fn the_hdf5_file_holds_what_json_printed() {
             json["inside"]
         );
         assert_eq!(engines.len() as u64, json["engines"].as_u64().unwrap());
+        // --json's per_engine is /engines' rows of the targeted engines.
+        let per_engine = json["per_engine"].as_array().unwrap();
+        assert_eq!(per_engine.len(), engines.len());
+        for (e, j) in engines.iter().zip(per_engine) {
+            assert_eq!(j["engine_id"], e.engine_id);
+            assert_eq!(j["chunks"], e.chunks);
+            assert_eq!(j["busy_s"].as_f64().unwrap(), e.busy_s);
+            assert_eq!(j["idle_s"].as_f64().unwrap(), e.idle_s);
+            assert_eq!(j["slow"].as_f64().unwrap(), e.slow);
+        }
         let serial: f64 = chunks.iter().map(|c| c.compute_s).sum();
         assert!((serial - json["serial_s"].as_f64().unwrap()).abs() < 1e-9);
         let serial_cpu: f64 = chunks.iter().map(|c| c.compute_cpu_s).sum();

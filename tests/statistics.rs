@@ -549,3 +549,45 @@ fn the_checks_pass_ideal_normal_quantiles_and_fail_shifted_or_scaled_ones() {
     let pairs: Vec<(f64, f64)> = (0..100).map(|i| (i as f64, 2.0 * i as f64 + 1.0)).collect();
     assert!((pearson(&pairs) - 1.0).abs() < 1e-12);
 }
+
+// ---------------------------------------------------------------------------
+// --precision: what a data-dependent stop does to the interval's coverage.
+
+/// The share of seeds `0..seeds` whose reported 95% interval contains π when
+/// the run stops at the first prefix of `chunk`-point chunks that meets
+/// `precision` (mcpi's rule, `mcpi::record::stats::meets`), and the mean
+/// number of points used.
+fn precision_coverage(seeds: u64, chunk: u64, precision: f64) -> (f64, f64) {
+    let mut covered = 0;
+    let mut points = 0;
+    for seed in 0..seeds {
+        let (mut inside, mut n) = (0, 0);
+        let mut chunk_id = 0;
+        while !mcpi::record::stats::meets(inside, n, precision) {
+            inside += scalar::count_inside(seed, chunk_id, chunk);
+            n += chunk;
+            chunk_id += 1;
+        }
+        let e = Estimate::new(inside, n);
+        covered += u64::from(e.ci95_low <= PI && PI <= e.ci95_high);
+        points += n;
+    }
+    (covered as f64 / seeds as f64, points as f64 / seeds as f64)
+}
+
+/// Stopping as soon as the interval is narrow enough makes the stopping
+/// time depend on the data: the Wald half-width shrinks when p̂ = π̂/4 moves
+/// away from 1/2, so runs that stop early lean towards high estimates. Over
+/// 1000 seeds the nominal 95% interval still covers π in at least 93% of the
+/// runs (measured: see docs/design.md); the stop is at a prefix of whole
+/// chunks, which only overshoots the precision.
+#[test]
+fn a_precision_stop_keeps_the_coverage_near_95_percent() {
+    let (chunk, precision) = (1000, 1e-2);
+    let (coverage, points) = precision_coverage(1000, chunk, precision);
+    println!(
+        "precision +-{precision}, {chunk}-point chunks: coverage {coverage:.3} \
+         over 1000 seeds, {points:.0} points on average"
+    );
+    assert!(coverage >= 0.93, "coverage {coverage}");
+}

@@ -74,9 +74,11 @@ pub(crate) struct Summary {
     /// `cyclic` with `--precision`).
     pub(crate) schedule: String,
     /// `--precision`: the half-width of the 95% interval to stop at.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) precision: Option<f64>,
     /// Why the run is complete: `all chunks`, `precision` or `samples cap`
     /// (`--precision` not met); none while it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) stopped_by: Option<String>,
     /// Load imbalance: the busiest engine's busy time over the mean busy
     /// time of the engines that worked, minus 1 (0 is a perfect balance).
