@@ -47,6 +47,14 @@ def load_balance(run):
     return ids, busy, count, imbalance
 
 
+def imbalance(run):
+    """The load imbalance lambda = max / mean - 1 of the engines' busy times (0: perfect):
+    the file's `imbalance` attribute (schema 3), else from /chunks (load_balance)."""
+    if "imbalance" in run.attrs:
+        return float(run["imbalance"])
+    return load_balance(run)[3] - 1.0
+
+
 def cpu_busy(run, ids):
     """CPU time per engine (sum of compute_cpu_s), or None when the file lacks it."""
     import numpy as np

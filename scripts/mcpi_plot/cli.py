@@ -39,25 +39,30 @@ What the figures show
                 sit later than the real computation by the controller's polling
                 delay (up to ~1 ms); schema 1 files hold direct mode's times on
                 the engines' own clocks.
-                Times are from the start barrier; in a resumed file (schema 2) each
+                Times are from the start barrier; in a resumed file (schema 2 on) each
                 session follows the previous one, with a dashed line between them.
+                An engine slowed by mcpi --slow is labelled e.g. "engine 0 (3x slow)"
+                (here and in the load balance); its bars include the waits.
   load balance  per engine: wall time computing (sum of compute_s), CPU time it got
                 meanwhile (sum of compute_cpu_s: less when other processes shared
                 its core) and chunks computed.
-  imbalance     max / mean busy (wall) time over the targeted engines (1.0 = perfect).
+  imbalance     max / mean busy (wall) time over the targeted engines (1.0 = perfect);
+                lambda = max / mean - 1 (0 = perfect): schema 3 files hold it as their
+                imbalance attribute, which the load balance figure shows.
   convergence   pi_hat(n) = 4 * inside / samples summed over the chunks in chunk-id
                 order; the bands are 1 and 2 standard errors 4*sqrt(p(1-p)/n) with
                 p = pi/4: at each n, |pi_hat - pi| falls inside them with probability
                 68% and 95% (neighbouring points share chunks, so they move together).
 Each figure has a caption with the mode, ranks, samples, seed, host and mcpi version.
 
-Files: schema 1 (no schema_version attribute) and schema 2 (schema_version = 2,
-with chunks_done, sessions and /sessions) are read. A partial file (chunks_done <
-chunks, an interrupted run) given by name is plotted with a PARTIAL note and
-chunks_done of the chunks; in a sweep folder it is skipped with a message, and
-so are resumed runs (more than one session) for the scaling figures. A file that
-is not HDF5, not written by mcpi, or from a newer schema is refused with one line
-on stderr and exit status 1; nothing is written then.
+Files: schema 1 (no schema_version attribute), schema 2 (schema_version = 2,
+with chunks_done, sessions and /sessions) and schema 3 (with schedule, imbalance,
+stopped_by, ... and /engines' slow) are read. A partial file (chunks_done <
+chunks, an interrupted run; not one that --precision stopped early) given by name
+is plotted with a PARTIAL note and chunks_done of the chunks; in a sweep folder it
+is skipped with a message, and so are resumed runs (more than one session) for the
+scaling figures. A file that is not HDF5, not written by mcpi, or from a newer
+schema is refused with one line on stderr and exit status 1; nothing is written then.
 
 Existing figures are kept unless --force; each is written to a temporary file and
 moved into place. --summary prints a table of the inputs' runs instead.

@@ -158,6 +158,19 @@ def _engine_axes(axes, xmax):
         ax.legend(fontsize=8, loc="best")
 
 
+def engine_label(run, engine):
+    """'engine 0', or 'engine 0 (3x slow)' for an engine that --slow slowed."""
+    factor = run.slow.get(engine)
+    return f"engine {engine}" + (f" ({factor:g}x slow)" if factor else "")
+
+
+def _run_title(run):
+    """'balanced' or, when the file names it (schema 3), 'balanced (guided)'."""
+    if run.mode == "balanced" and "schedule" in run.attrs:
+        return f"balanced ({run['schedule']})"
+    return run.mode
+
+
 def _gantt_panel(ax, run, cmap, norm):
     import numpy as np
 
@@ -182,7 +195,7 @@ def _gantt_panel(ax, run, cmap, norm):
             ax.text(t, -0.6, f" session {s}", color="crimson", fontsize=8, va="bottom")
     total = sum(float(s["elapsed_s"]) for s in run.sessions)
     ax.axvline(total, color="0.2", linestyle=":", linewidth=1)
-    ax.set_yticks(range(len(ids)), [f"engine {e}" for e in ids])
+    ax.set_yticks(range(len(ids)), [engine_label(run, e) for e in ids])
     ax.set_ylim(len(ids) - 0.4, -0.7)
     ax.set_xlim(0, max(total, float(done.max()) if len(done) else 0.0) * 1.02 or 1)
     ax.set_xlabel("time since the start barrier (s); dotted: elapsed_s")
@@ -190,8 +203,8 @@ def _gantt_panel(ax, run, cmap, norm):
     ax.set_axisbelow(True)
     what = "bar: compute, line: dispatch\u2192start" if run.mode == "balanced" else \
         "bar: compute (static share)"
-    ax.set_title(f"{run.mode}: {run['ranks']} ranks, elapsed {float(run['elapsed_s']):.4g} s"
-                 f"\n({what})", loc="left", fontsize=10)
+    ax.set_title(f"{_run_title(run)}: {run['ranks']} ranks, elapsed "
+                 f"{float(run['elapsed_s']):.4g} s\n({what})", loc="left", fontsize=10)
 
 
 def figure_gantt(runs, caption):
@@ -217,15 +230,16 @@ def figure_load(runs, caption):
     fig = _figure("load-balance")
     axes = fig.subplots(2, len(runs), squeeze=False, sharex="col")
     for col, run in enumerate(runs):
-        ids, busy, count, imbalance = load_balance(run)
+        ids, busy, count, ratio = load_balance(run)
         x = np.arange(len(ids))
         color = MODE_COLORS[run.mode]
         ax_b, ax_c = axes[0][col], axes[1][col]
         cpu = cpu_busy(run, ids)
+        wall = "wall time computing" + (" (--slow: with its waits)" if run.slow else "")
         if cpu is None:
-            ax_b.bar(x, busy, color=color, label="wall time computing")
+            ax_b.bar(x, busy, color=color, label=wall)
         else:
-            ax_b.bar(x - 0.2, busy, width=0.4, color=color, label="wall time computing")
+            ax_b.bar(x - 0.2, busy, width=0.4, color=color, label=wall)
             ax_b.bar(x + 0.2, cpu, width=0.4, color=color, alpha=0.45, hatch="//",
                      label="CPU time received (compute_cpu_s)")
         mean = float(np.mean([busy[ids.index(t)] for t in run.targets if t in ids]))
@@ -234,15 +248,19 @@ def figure_load(runs, caption):
         ax_b.axhline(float(run["elapsed_s"]), color="crimson", linestyle=":", linewidth=1,
                      label=f"elapsed_s {float(run['elapsed_s']):.4g} s")
         ax_b.set_ylabel("busy time per engine (s)")
-        ax_b.set_title(f"{run.mode}: {run['ranks']} ranks \u2014 imbalance max/mean = "
-                       f"{imbalance:.3f}", loc="left", fontsize=10)
+        if "imbalance" in run.attrs:  # schema 3: the file's lambda
+            what = f"imbalance \u03bb = max/mean \u2212 1 = {float(run['imbalance']):.3f}"
+        else:
+            what = f"imbalance max/mean = {ratio:.3f}"
+        ax_b.set_title(f"{_run_title(run)}: {run['ranks']} ranks \u2014 {what}", loc="left",
+                       fontsize=10)
         ax_b.legend(fontsize=8, loc="lower right")
         ax_c.bar(x, count, color=color, alpha=0.7)
         for xi, n in zip(x, count):
             ax_c.text(xi, n, str(n), ha="center", va="bottom", fontsize=8)
         ax_c.set_ylabel("chunks computed")
-        ax_c.set_xticks(x, [f"engine {e}" + ("" if e in run.targets else "\n(not targeted)")
-                            for e in ids])
+        ax_c.set_xticks(x, [engine_label(run, e) + ("" if e in run.targets
+                                                     else "\n(not targeted)") for e in ids])
         ax_c.set_xlabel("engine")
         ax_c.set_ylim(0, max(count.max(), 1) * 1.15)
         for ax in (ax_b, ax_c):

@@ -1,9 +1,9 @@
-"""Reading mcpi's results: HDF5 files (schemas 1 and 2) and sweep folders of
+"""Reading mcpi's results: HDF5 files (schemas 1 to 3) and sweep folders of
 scripts/scaling.sh (manifest.tsv), checked, with one-line errors (PlotError)."""
 
 import os
 
-SCHEMAS = (1, 2)
+SCHEMAS = (1, 2, 3)
 MODES = ("balanced", "direct")
 
 REQUIRED_ATTRS = ("mode", "ranks", "engines", "targets", "samples", "chunks", "seed",
@@ -51,13 +51,13 @@ def _first_line(exc):
 
 
 class Run:
-    """One mcpi results file, schema 1 or 2."""
+    """One mcpi results file, schema 1, 2 or 3."""
 
     def __init__(self, path, attrs, engines, chunks, sessions):
         self.path = path
         self.name = os.path.basename(path)
         self.attrs = attrs
-        self.engines = engines      # numpy structured array (schema 2: per engine per session)
+        self.engines = engines      # numpy structured array (schema >= 2: per engine per session)
         self.chunks = chunks        # numpy structured array, chunk-id order
         self.sessions = sessions    # list of dicts (schema 1: one synthetic session)
         self.manifest = {}          # the manifest row, for runs of a sweep folder
@@ -79,7 +79,32 @@ class Run:
 
     @property
     def partial(self):
-        return self.chunks_done < int(self.attrs["chunks"])
+        """Interrupted before the end: fewer chunks done than planned, and (schema 3) not
+        stopped early by --precision."""
+        return (self.chunks_done < int(self.attrs["chunks"])
+                and self.attrs.get("stopped_by") != "precision")
+
+    @property
+    def schedule(self):
+        """How the chunks were handed out, in the words of scripts/scaling.sh: direct for
+        direct mode, else the file's balanced schedule (dynamic before schema 3)."""
+        if self.mode == "direct":
+            return "direct"
+        return str(self.attrs.get("schedule", "dynamic"))
+
+    @property
+    def slow(self):
+        """The slowed engines, {engine id: factor} (factor > 1), from /engines' slow field
+        (schema 3; the latest session that lists the engine); {} when none or older."""
+        e = self.engines
+        if e.dtype.names is None or "slow" not in e.dtype.names:
+            return {}
+        order = range(len(e))
+        if "session" in e.dtype.names:
+            order = e["session"].argsort(kind="stable")
+        factors = {int(e["engine_id"][i]): float(e["slow"][i]) for i in order}
+        return {k: f for k, f in sorted(factors.items()) if f != 1.0}
+
 
     @property
     def targets(self):
@@ -99,11 +124,17 @@ class Run:
         names), mcpi version, date, schema, and whether resumed or partial."""
         a = self.attrs
         eng = self.used_engines
-        parts = [f"{self.mode} mode", f"{a['ranks']} rank{'s' if a['ranks'] != 1 else ''} "
+        mode = f"{self.mode} mode"
+        if "schedule" in a and self.mode == "balanced":
+            mode += f" ({a['schedule']} schedule)"
+        parts = [mode, f"{a['ranks']} rank{'s' if a['ranks'] != 1 else ''} "
                  f"({eng} engine{'s' if eng != 1 else ''})",
                  f"{a['samples']:,} samples in {a['chunks']:,} chunks", f"seed {a['seed']}",
                  f"host {host or ', '.join(self.hosts)}", f"mcpi {a['mcpi_version']}",
                  a["created_utc"], f"schema {self.schema}"]
+        if self.slow:
+            parts.insert(1, "slowed: " + ", ".join(f"engine {e} {f:g}x"
+                                                    for e, f in self.slow.items()))
         if len(self.sessions) > 1:
             parts.append(f"{len(self.sessions)} sessions (resumed)")
         if self.partial:
@@ -152,7 +183,8 @@ def _read(path, f, h5py, np):
         newer = "a newer" if schema > max(SCHEMAS) else "an unknown"
         raise PlotError(f"{path}: results schema {schema} is from {newer} mcpi; this plot "
                         f"reads schemas {', '.join(map(str, SCHEMAS))}")
-    needed = REQUIRED_ATTRS + (("chunks_done", "sessions") if schema >= 2 else ())
+    needed = REQUIRED_ATTRS + (("chunks_done", "sessions") if schema >= 2 else ()) + (
+        ("schedule",) if schema >= 3 else ())
     missing = [a for a in needed if a not in f.attrs]
     if missing:
         raise PlotError(f"{path}: lacks attribute(s) {', '.join(missing)}: written by an older "
@@ -161,7 +193,8 @@ def _read(path, f, h5py, np):
     if attrs["mode"] not in MODES:
         raise PlotError(f"{path}: unknown mode {attrs['mode']!r}")
     chunk_fields = CHUNK_FIELDS + (("session",) if schema >= 2 else ())
-    engine_fields = ENGINE_FIELDS + (("session",) if schema >= 2 else ())
+    engine_fields = ENGINE_FIELDS + (("session",) if schema >= 2 else ()) + (
+        ("slow",) if schema >= 3 else ())
     engines = _table(path, f, h5py, "engines", engine_fields)
     chunks = _table(path, f, h5py, "chunks", chunk_fields)
     if schema >= 2:
@@ -176,9 +209,13 @@ def _read(path, f, h5py, np):
         raise PlotError(f"{path}: /chunks has {len(chunks)} rows, expected {done}: corrupt file")
     if len(chunks) > 1 and np.any(np.diff(chunks["chunk_id"].astype(np.int64)) <= 0):
         raise PlotError(f"{path}: /chunks is not in chunk-id order: corrupt file")
-    if int(chunks["inside"].sum()) != int(attrs["inside"]) and done == int(attrs["chunks"]):
+    run = Run(path, attrs, engines, chunks, sessions)
+    # inside counts the chunks behind pi: all of them, or (schema 3, --precision) the
+    # chunks 0..chunks_used.
+    used = chunks["chunk_id"] < int(attrs.get("chunks_used", done))
+    if not run.partial and int(chunks["inside"][used].sum()) != int(attrs["inside"]):
         raise PlotError(f"{path}: /chunks inside counts do not add up to the inside attribute")
-    return Run(path, attrs, engines, chunks, sessions)
+    return run
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import mcpi_bin, plot, run
 
-from mcpi_plot import analysis, read
+from mcpi_plot import analysis, figures, read
 
 # Pixel sizes of the PNGs (width, height), fixed by the figure sizes at 100 dpi.
 PNG_SIZES = {
@@ -143,7 +143,8 @@ def test_help_explains_inputs_and_figures():
     res = plot("--help")
     assert res.returncode == 0
     for word in ("manifest.tsv", "strong-scaling", "weak-scaling", "gantt", "load-balance",
-                 "convergence", "--format", "schema 2", "partial", "imbalance"):
+                 "convergence", "--format", "schema 2", "partial", "imbalance", "schema 3",
+                 "3x slow"):
         assert word in res.stdout, word
 
 
@@ -259,6 +260,11 @@ def test_imbalance(sweep, name):
     assert list(got_count) == [count[i] for i in ids]
     assert imbalance == pytest.approx(want, rel=1e-12)
     assert imbalance >= 1.0
+    # lambda = max/mean - 1: the file's own (schema 3), the same as from /chunks.
+    with h5py.File(path, "r") as f:
+        lam = float(f.attrs["imbalance"])
+    assert analysis.imbalance(read.load(path)) == lam
+    assert lam == pytest.approx(want - 1, rel=1e-9, abs=1e-12)
     cpu = np.bincount(chunks["engine_id"].astype(int), weights=chunks["compute_cpu_s"],
                       minlength=max(ids) + 1)
     assert list(analysis.cpu_busy(read.load(path), ids)) == pytest.approx(
@@ -347,9 +353,9 @@ def test_newer_schema_is_refused(sweep, tmp_path):
     bad = tmp_path / "future.h5"
     shutil.copy(os.path.join(sweep[0], "strong-direct-2r-1.h5"), bad)
     with h5py.File(bad, "a") as f:
-        f.attrs["schema_version"] = np.uint32(3)
+        f.attrs["schema_version"] = np.uint32(4)
     line = one_error_line(plot(bad))
-    assert "schema 3 is from a newer mcpi" in line and "reads schemas 1, 2" in line
+    assert "schema 4 is from a newer mcpi" in line and "reads schemas 1, 2, 3" in line
     assert no_figures(tmp_path)
 
 
@@ -358,19 +364,65 @@ def test_older_file_without_chunk_times_is_refused(sweep, tmp_path):
     bad = tmp_path / "old.h5"
     shutil.copy(os.path.join(sweep[0], "strong-direct-2r-1.h5"), bad)
     with h5py.File(bad, "a") as f:
-        rows = f["chunks"][()]
-        keep = [n for n in rows.dtype.names if n != "compute_s"]
-        old = np.empty(len(rows), dtype=[(n, rows.dtype[n]) for n in keep])
-        for n in keep:
-            old[n] = rows[n]
-        del f["chunks"]
-        f["chunks"] = old
+        drop_fields(f, "chunks", ("compute_s",))
     line = one_error_line(plot(bad))
     assert "/chunks lacks field(s) compute_s: written by an older mcpi" in line
     assert no_figures(tmp_path)
 
 
-# --- schema 2: real interrupted and resumed runs ---------------------------------------------
+def drop_fields(f, name, fields):
+    """Rewrite the table /name of the open file f without `fields`."""
+    rows = f[name][()]
+    keep = [n for n in rows.dtype.names if n not in fields]
+    old = np.empty(len(rows), dtype=[(n, rows.dtype[n]) for n in keep])
+    for n in keep:
+        old[n] = rows[n]
+    del f[name]
+    f[name] = old
+
+
+SCHEMA3_ATTRS = ("schedule", "precision", "stopped_by", "chunks_used", "samples_used",
+                 "imbalance", "balance_loss_s")
+
+
+def downgrade(src, dest, schema):
+    """A copy of the schema-3 file src as mcpi wrote schema `schema` (1 or 2): without
+    schema 3's attributes and fields, and for 1 without sessions (a one-session src)."""
+    shutil.copy(src, dest)
+    with h5py.File(dest, "a") as f:
+        for key in SCHEMA3_ATTRS:
+            if key in f.attrs:
+                del f.attrs[key]
+        drop_fields(f, "engines", ("idle_s", "slow") + (("session",) if schema == 1 else ()))
+        if schema == 1:
+            for key in ("schema_version", "chunks_done", "sessions"):
+                del f.attrs[key]
+            del f["sessions"]
+            drop_fields(f, "chunks", ("session",))
+        else:
+            drop_fields(f, "sessions", ("schedule",))
+            f.attrs["schema_version"] = np.uint32(2)
+    return str(dest)
+
+
+@pytest.mark.parametrize("schema", [1, 2])
+def test_older_schemas_are_plotted(sweep, tmp_path, schema):
+    src = os.path.join(sweep[0], "strong-balanced-3r-1.h5")
+    old = downgrade(src, tmp_path / f"v{schema}.h5", schema)
+    res = plot(old)
+    assert res.returncode == 0, res.stderr
+    for kind in FILE_FIGURES:
+        assert_real_png(os.path.join(tmp_path, f"v{schema}-{kind}.png"), kind)
+    run_, new = read.load(old), read.load(src)
+    assert run_.schema == schema and not run_.partial
+    assert (run_.schedule, run_.slow) == ("dynamic", {})
+    assert "schedule" not in run_.caption() and "slowed" not in run_.caption()
+    # Without the file's lambda it comes from /chunks: the same for one session.
+    assert analysis.imbalance(run_) == pytest.approx(analysis.imbalance(new), rel=1e-9,
+                                                     abs=1e-12)
+
+
+# --- real interrupted and resumed runs (sessions: schema 2 on) -------------------------------
 
 def launcher(ranks):
     """The command prefix for `ranks` ranks: $MCPI_MPIRUN (default mpirun), with
@@ -416,7 +468,7 @@ def interrupted(path, ranks=0, at=20):
     return partial
 
 
-def test_schema2_resumed_file_is_plotted(tmp_path):
+def test_resumed_file_is_plotted(tmp_path):
     path = tmp_path / "resumed.h5"
     partial = interrupted(path)
     res = run([mcpi_bin(), "-q", "--resume", partial])
@@ -426,7 +478,7 @@ def test_schema2_resumed_file_is_plotted(tmp_path):
     for kind in FILE_FIGURES:
         assert_real_png(os.path.join(tmp_path, f"resumed-{kind}.png"), kind)
     v2 = read.load(str(path))
-    assert v2.schema == 2 and len(v2.sessions) == 2 and not v2.partial
+    assert v2.schema == 3 and len(v2.sessions) == 2 and not v2.partial
     assert "2 sessions (resumed)" in v2.caption()
     first = float(v2.sessions[0]["elapsed_s"])
     assert analysis.session_offsets(v2) == {0: 0.0, 1: first}
@@ -439,9 +491,14 @@ def test_schema2_resumed_file_is_plotted(tmp_path):
     n, pi_hat, _, _ = analysis.running_estimate(v2)
     assert n[-1] == 10**9
     assert pi_hat[-1] == 4 * int(chunks["inside"].sum()) / 10**9
+    # The same file as schema 2 wrote it: the same sessions and timeline.
+    old = read.load(downgrade(path, tmp_path / "v2.h5", 2))
+    assert old.schema == 2 and len(old.sessions) == 2 and not old.partial
+    assert analysis.session_offsets(old) == {0: 0.0, 1: first}
+    assert plot(tmp_path / "v2.h5").returncode == 0
 
 
-def test_schema2_partial_file_alone_is_plotted_with_a_note(tmp_path):
+def test_partial_file_alone_is_plotted_with_a_note(tmp_path):
     partial = interrupted(tmp_path / "run.h5")
     with h5py.File(partial, "r") as f:
         done = int(f.attrs["chunks_done"])
@@ -498,3 +555,37 @@ def test_host_label_is_passed_not_kept(sweep):
     sweep_ = read.load_sweep(str(folder))
     assert "host lab box \u00b7" in sweep_.caption("strong", "lab box")
     assert "host lab box" not in sweep_.caption("strong")
+
+
+def test_a_slowed_engine_is_named(tmp_path):
+    """mcpi --slow 0=3 alone (one rank, engine 0): /engines' slow names the engine in the
+    caption, the Gantt chart and the load balance, whose title gives the file's lambda."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = tmp_path / "slow.h5"
+    res = run([mcpi_bin(), "-q", "-n", "1e7", "--slow", "0=3", "-o", str(path)])
+    assert res.returncode == 0, res.stderr
+    run_ = read.load(str(path))
+    assert run_.schema == 3 and run_.slow == {0: 3.0} and run_.schedule == "dynamic"
+    assert figures.engine_label(run_, 0) == "engine 0 (3x slow)"
+    assert "balanced mode (dynamic schedule) \u00b7 slowed: engine 0 3x \u00b7" in run_.caption()
+    fig = figures.figure_load([run_], run_.caption())
+    try:
+        ax_b, ax_c = fig.axes[:2]
+        assert [t.get_text() for t in ax_c.get_xticklabels()] == ["engine 0 (3x slow)"]
+        assert ax_b.get_title(loc="left").endswith(
+            f"imbalance \u03bb = max/mean \u2212 1 = {float(run_['imbalance']):.3f}")
+    finally:
+        plt.close(fig)
+    fig = figures.figure_gantt([run_], run_.caption())
+    try:
+        assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["engine 0 (3x slow)"]
+    finally:
+        plt.close(fig)
+    res = plot(path)
+    assert res.returncode == 0, res.stderr
+    for kind in FILE_FIGURES:
+        assert_real_png(os.path.join(tmp_path, f"slow-{kind}.png"), kind)
