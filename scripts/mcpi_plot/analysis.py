@@ -1,10 +1,10 @@
 """Numbers derived from mcpi runs (read.Run): the running estimate, session offsets, load
-balance, strong and weak scaling, and which run stands for a sweep. The tests recompute
-these independently from the files."""
+balance, strong and weak scaling, schedules against a straggler, and which run stands for
+a sweep. The tests recompute these independently from the files."""
 
 import math
 
-from .read import MODES
+from .read import MODES, SCHEDULES
 
 
 def running_estimate(run):
@@ -135,4 +135,56 @@ def representative(runs):
         mine = sorted((r for r in mine if int(r["ranks"]) == top),
                       key=lambda r: float(r["elapsed_s"]))
         chosen.append(mine[(len(mine) - 1) // 2])
+    return chosen
+
+
+def schedules(runs):
+    """The makespans of a schedules sweep: per straggler setting (the manifest's slow:
+    'none' first, then in the order met) and schedule (direct, dynamic, guided, static),
+    a dict slow, schedule, ranks, engines, elapsed and imbalance (lists over the repeats,
+    in the order given), and median, min and max of elapsed."""
+    groups = {}
+    for r in runs:
+        groups.setdefault((r.manifest["slow"], r.manifest["schedule"]), []).append(r)
+    met = list(dict.fromkeys(slow for slow, _ in groups))
+    slows = sorted(met, key=lambda s: (s != "none", met.index(s)))
+    rows = []
+    for slow in slows:
+        for schedule in SCHEDULES:
+            group = groups.get((slow, schedule))
+            if not group:
+                continue
+            elapsed = [float(r["elapsed_s"]) for r in group]
+            med, lo, hi = stats(elapsed)
+            rows.append({"slow": slow, "schedule": schedule, "ranks": int(group[0]["ranks"]),
+                         "engines": group[0].used_engines, "elapsed": elapsed,
+                         "imbalance": [imbalance(r) for r in group],
+                         "median": med, "min": lo, "max": hi})
+    return rows
+
+
+def straggler(rows):
+    """The straggler setting to show: the first slow setting other than 'none' in
+    schedules(...) rows, else 'none' (None without rows)."""
+    slows = [r["slow"] for r in rows]
+    return next((s for s in slows if s != "none"), slows[0] if slows else None)
+
+
+def schedule_ratios(rows, slow):
+    """Median makespan ratios with the straggler setting `slow`: {"dynamic/direct": ...}
+    for dynamic and guided over direct and static, where all are present."""
+    med = {r["schedule"]: r["median"] for r in rows if r["slow"] == slow}
+    return {f"{a}/{b}": med[a] / med[b] for a in ("dynamic", "guided")
+            for b in ("direct", "static") if a in med and b in med and med[b] > 0}
+
+
+def schedule_timelines(runs, slow):
+    """Per schedule (in SCHEDULES order), of the runs with the straggler setting `slow`,
+    the one with the median elapsed time (the lower median for an even count)."""
+    chosen = []
+    for schedule in SCHEDULES:
+        mine = sorted((r for r in runs if (r.manifest["slow"], r.manifest["schedule"]) ==
+                       (slow, schedule)), key=lambda r: float(r["elapsed_s"]))
+        if mine:
+            chosen.append(mine[(len(mine) - 1) // 2])
     return chosen

@@ -23,6 +23,15 @@ A sweep folder of scripts/scaling.sh (it holds manifest.tsv) gives:
   load-balance     busy time and chunk count per engine of those runs, with the
                    imbalance ratio max/mean of the busy times
   convergence      |pi_hat - pi| of the running estimate against samples
+  schedules        from a schedules sweep (scripts/scaling.sh with SCHEDULES and/or
+                   SLOW): left, the makespan per schedule (direct, dynamic, guided,
+                   static; median over the repeats, bars from min to max), grouped
+                   without and with the straggler, with lambda over each bar; right,
+                   the per-engine timelines of one straggler run per schedule (the
+                   median), stacked on one time axis
+A sweep folder gives the figures of the runs it holds: strong-scaling and weak-scaling
+for those sweeps, gantt, load-balance and convergence for the strong (else weak) runs,
+and schedules for a schedules sweep.
 A results file FILE.h5 gives FILE-gantt, FILE-load-balance and FILE-convergence.
 
 What the figures show
@@ -48,7 +57,11 @@ What the figures show
                 its core) and chunks computed.
   imbalance     max / mean busy (wall) time over the targeted engines (1.0 = perfect);
                 lambda = max / mean - 1 (0 = perfect): schema 3 files hold it as their
-                imbalance attribute, which the load balance figure shows.
+                imbalance attribute, which the load balance and schedules figures show.
+  makespan      elapsed_s: from the start barrier until the last chunk is in. With a
+                straggler (SLOW="0=3": engine 0 takes 3 times as long per chunk), direct
+                and static give it half the chunks and wait for it; dynamic and guided
+                hand the fast engines more, and finish sooner.
   convergence   pi_hat(n) = 4 * inside / samples summed over the chunks in chunk-id
                 order; the bands are 1 and 2 standard errors 4*sqrt(p(1-p)/n) with
                 p = pi/4: at each n, |pi_hat - pi| falls inside them with probability
@@ -61,8 +74,10 @@ stopped_by, ... and /engines' slow) are read. A partial file (chunks_done <
 chunks, an interrupted run; not one that --precision stopped early) given by name
 is plotted with a PARTIAL note and chunks_done of the chunks; in a sweep folder it
 is skipped with a message, and so are resumed runs (more than one session) for the
-scaling figures. A file that is not HDF5, not written by mcpi, or from a newer
-schema is refused with one line on stderr and exit status 1; nothing is written then.
+scaling and schedules figures. A sweep folder's manifest.tsv may predate its
+schedule and slow columns: its runs are then mcpi's default schedule, without a
+straggler. A file that is not HDF5, not written by mcpi, or from a newer schema
+is refused with one line on stderr and exit status 1; nothing is written then.
 
 Existing figures are kept unless --force; each is written to a temporary file and
 moved into place. --summary prints a table of the inputs' runs instead.

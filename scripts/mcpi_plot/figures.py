@@ -1,12 +1,13 @@
-"""The figures: strong and weak scaling, Gantt chart, load balance, convergence; which
-to draw for a sweep folder or a file; and writing one safely."""
+"""The figures: strong and weak scaling, Gantt chart, load balance, convergence, schedules
+against a straggler; which to draw for a sweep folder or a file; and writing one safely."""
 
 import math
 import os
 import tempfile
 
-from .analysis import (cpu_busy, load_balance, representative, running_estimate,
-                       session_offsets, stats, strong_scaling, weak_scaling)
+from .analysis import (cpu_busy, imbalance, load_balance, representative, running_estimate,
+                       schedule_ratios, schedule_timelines, schedules, session_offsets, stats,
+                       straggler, strong_scaling, weak_scaling)
 from .read import MODES, PlotError
 
 DPI = 100
@@ -17,8 +18,17 @@ SIZES = {
     "gantt": (14, 6.5),
     "load-balance": (14, 7),
     "convergence": (10, 6.5),
+    "schedules": (16, 8.5),
 }
 MODE_COLORS = {"balanced": "tab:blue", "direct": "tab:orange"}
+SCHEDULE_COLORS = {"direct": "tab:orange", "dynamic": "tab:blue", "guided": "tab:green",
+                   "static": "tab:purple"}
+SCHEDULE_LEGEND = {
+    "direct": "direct: --mode direct, a contiguous share per engine, fixed up front",
+    "dynamic": "dynamic: balanced, one chunk at a time to an engine with room",
+    "guided": "guided: balanced, batches of remaining / (2 x engines)",
+    "static": "static: balanced, chunk i to engine i mod E, fixed up front",
+}
 # Horizontal offsets of the modes' markers, so that error bars do not hide each other.
 DODGE = {"balanced": -0.04, "direct": 0.04}
 ONE_RANK = -0.12    # further offset of the 1-rank (serial) markers at 1 engine
@@ -171,7 +181,9 @@ def _run_title(run):
     return run.mode
 
 
-def _gantt_panel(ax, run, cmap, norm):
+def _gantt_bars(ax, run, cmap, norm):
+    """The chunks of `run` on one row per engine, the session boundaries and elapsed_s;
+    returns the last time drawn."""
     import numpy as np
 
     offsets = session_offsets(run)
@@ -197,10 +209,15 @@ def _gantt_panel(ax, run, cmap, norm):
     ax.axvline(total, color="0.2", linestyle=":", linewidth=1)
     ax.set_yticks(range(len(ids)), [engine_label(run, e) for e in ids])
     ax.set_ylim(len(ids) - 0.4, -0.7)
-    ax.set_xlim(0, max(total, float(done.max()) if len(done) else 0.0) * 1.02 or 1)
-    ax.set_xlabel("time since the start barrier (s); dotted: elapsed_s")
     ax.grid(axis="x", color="0.9")
     ax.set_axisbelow(True)
+    return max(total, float(done.max()) if len(done) else 0.0)
+
+
+def _gantt_panel(ax, run, cmap, norm):
+    end = _gantt_bars(ax, run, cmap, norm)
+    ax.set_xlim(0, end * 1.02 or 1)
+    ax.set_xlabel("time since the start barrier (s); dotted: elapsed_s")
     what = "bar: compute, line: dispatch\u2192start" if run.mode == "balanced" else \
         "bar: compute (static share)"
     ax.set_title(f"{_run_title(run)}: {run['ranks']} ranks, elapsed "
@@ -302,6 +319,82 @@ def figure_convergence(run, caption):
     return fig
 
 
+def _slow_words(slow):
+    return "no straggler" if slow == "none" else f"straggler --slow {slow}"
+
+
+def _makespan_panel(ax, rows):
+    """Bars of the median makespan per schedule (min-max whiskers), grouped by straggler
+    setting, with the median lambda over each bar."""
+    import numpy as np
+
+    slows = list(dict.fromkeys(r["slow"] for r in rows))
+    names = list(dict.fromkeys(r["schedule"] for r in rows))
+    width = 0.8 / len(names)
+    top = max(r["max"] for r in rows)
+    for r in rows:
+        x = slows.index(r["slow"]) + (names.index(r["schedule"]) - (len(names) - 1) / 2) * width
+        ax.bar(x, r["median"], width=width * 0.92, color=SCHEDULE_COLORS[r["schedule"]],
+               yerr=[[r["median"] - r["min"]], [r["max"] - r["median"]]], capsize=4,
+               error_kw={"elinewidth": 1, "ecolor": "0.2"},
+               label=SCHEDULE_LEGEND[r["schedule"]] if r["slow"] == slows[0] else None)
+        ax.text(x, r["max"] + top * 0.015, f"\u03bb={float(np.median(r['imbalance'])):.2f}",
+                ha="center", va="bottom", fontsize=8)
+        ax.text(x, top * 0.015, f"{r['median']:.3g} s", ha="center", va="bottom", fontsize=7,
+                color="white", rotation=90)
+    ax.set_xticks(range(len(slows)), [_slow_words(s) for s in slows])
+    ax.set_xlim(-0.5, len(slows) - 0.5)
+    ax.set_ylim(0, top * 1.22)
+    ax.set_ylabel("makespan = elapsed_s (s): median over repeats, whiskers min\u2013max")
+    ax.grid(axis="y", color="0.9")
+    ax.set_axisbelow(True)
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def figure_schedules(sweep, host=None):
+    """Left: makespan and lambda per schedule without and with the straggler; right: the
+    per-engine timelines of one straggler run per schedule, on one time axis."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize
+
+    runs = sweep.of("schedules")
+    rows = schedules(runs)
+    slow = straggler(rows)
+    shown = schedule_timelines(runs, slow)
+    fig = _figure("schedules")
+    left, right = fig.subfigures(1, 2, width_ratios=(1, 1.25))
+    ax = left.subplots()
+    _makespan_panel(ax, rows)
+    ratios = schedule_ratios(rows, slow)
+    lines = ["Makespan per schedule (\u03bb = max/mean \u2212 1 of the engines' busy times)"]
+    for of in ("direct", "static"):
+        mine = [f"{k} = {v:.2f}" for k, v in ratios.items() if k.endswith("/" + of)]
+        if mine:
+            lines.append(f"{_slow_words(slow)}: {', '.join(mine)}")
+    ax.set_title("\n".join(lines), loc="left", fontsize=10)
+
+    axes = right.subplots(len(shown), 1, sharex=True, squeeze=False)[:, 0]
+    cmap = plt.get_cmap("viridis")
+    norm = Normalize(0, max(int(r["chunks"]) - 1 for r in shown) or 1)
+    end = max(_gantt_bars(a, run, cmap, norm) for a, run in zip(axes, shown))
+    for a, run in zip(axes, shown):
+        a.set_title(f"{run.schedule}: elapsed {float(run['elapsed_s']):.3g} s, "
+                    f"\u03bb = {imbalance(run):.2f}", loc="left", fontsize=9,
+                    color=SCHEDULE_COLORS[run.schedule])
+    axes[0].set_xlim(0, end * 1.02 or 1)
+    axes[-1].set_xlabel("time since the start barrier (s); bar: a chunk computing, "
+                        "line: waiting in the window; dotted: elapsed_s")
+    right.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=list(axes),
+                   label="chunk id", fraction=0.04)
+    right.suptitle(f"Per-engine timelines, {_slow_words(slow)} (the median run of each "
+                   "schedule)", fontsize=10, x=0.02, ha="left")
+    fig.suptitle("Schedules against a straggler: a balancing schedule lets the fast engines "
+                 "take over the slow one's work")
+    note = " \u00b7 ".join(f"{r.schedule}: {r.name}" for r in shown)
+    _caption(fig, f"{sweep.caption('schedules', host)}\ntimelines: {note}")
+    return fig
+
+
 # --------------------------------------------------------------------------------------------
 # What to draw
 
@@ -314,11 +407,21 @@ def sweep_figures(sweep, host=None):
     if weak:
         figs.append(("weak-scaling", lambda: figure_weak(sweep, host)))
     pool = strong or weak
+    if pool:
+        figs += _run_figures(sweep, pool, "strong" if strong else "weak", host)
+    if sweep.of("schedules"):
+        figs.append(("schedules", lambda: figure_schedules(sweep, host)))
+    return figs
+
+
+def _run_figures(sweep, pool, kind, host):
+    """Gantt, load balance and convergence of the runs that stand for the sweep's `kind`."""
+    figs = []
     picked = representative(pool)
     note = " \u00b7 ".join(
         f"{r.mode}: {r.name} (median elapsed of {sum(1 for q in pool if q.mode == r.mode and q['ranks'] == r['ranks'])} repeats)"
         for r in picked)
-    cap = f"{sweep.caption('strong' if strong else 'weak', host)}\n{note}"
+    cap = f"{sweep.caption(kind, host)}\n{note}"
     figs.append(("gantt", lambda: figure_gantt(picked, cap)))
     figs.append(("load-balance", lambda: figure_load(picked, cap)))
     first = picked[0]

@@ -5,6 +5,9 @@ import os
 
 SCHEMAS = (1, 2, 3)
 MODES = ("balanced", "direct")
+KINDS = ("strong", "weak", "schedules")
+# The schedules of a schedules sweep: direct mode, then balanced mode's schedules.
+SCHEDULES = ("direct", "dynamic", "guided", "static")
 
 REQUIRED_ATTRS = ("mode", "ranks", "engines", "targets", "samples", "chunks", "seed",
                   "inside", "elapsed_s", "serial_s", "mcpi_version", "created_utc")
@@ -13,6 +16,9 @@ CHUNK_FIELDS = ("chunk_id", "engine_id", "samples", "inside", "dispatch_s", "don
                 "compute_s")
 SESSION_FIELDS = ("session", "elapsed_s")
 MANIFEST = "manifest.tsv"
+# Manifest columns that scaling.sh wrote only from the schedules sweep on; an older manifest
+# lacks them and its runs are read as what they were: mcpi's default schedule, no straggler.
+ADDED_COLUMNS = ("schedule", "slow")
 
 
 def _manifest_columns():
@@ -24,6 +30,7 @@ def _manifest_columns():
 
 
 MANIFEST_COLUMNS = _manifest_columns()
+OLD_MANIFEST_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c not in ADDED_COLUMNS)
 
 
 class PlotError(Exception):
@@ -48,6 +55,19 @@ def _plain(value):
 def _first_line(exc):
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def parse_slow(text):
+    """A --slow value ('0=3,1=1.5') or 'none' as {engine id: factor}; ValueError if neither."""
+    if text == "none":
+        return {}
+    factors = {}
+    for pair in text.split(","):
+        engine, sep, factor = pair.partition("=")
+        if not sep or not engine.isdigit() or int(engine) in factors:
+            raise ValueError(f"not none or ENGINE=FACTOR[,...]: {text!r}")
+        factors[int(engine)] = float(factor)
+    return {e: f for e, f in factors.items() if f != 1.0}
 
 
 class Run:
@@ -104,7 +124,6 @@ class Run:
             order = e["session"].argsort(kind="stable")
         factors = {int(e["engine_id"][i]): float(e["slow"][i]) for i in order}
         return {k: f for k, f in sorted(factors.items()) if f != 1.0}
-
 
     @property
     def targets(self):
@@ -237,7 +256,9 @@ class Sweep:
         m = self.meta
         host = host or f"{m.get('host', '?')} ({m.get('cpu', '?')}, {m.get('cores', '?')} cores)"
         parts = [f"sweep {os.path.basename(os.path.normpath(self.folder))}", f"host {host}"]
-        if kind == "strong":
+        if kind == "schedules":
+            parts += self._schedules_caption()
+        elif kind == "strong":
             parts.append(f"{int(m.get('samples', 0)):,} samples in {m.get('chunks', '?')} chunks")
         elif kind == "weak":
             parts.append(f"{int(m.get('per_engine', 0)):,} samples in {m.get('chunks', '?')} "
@@ -247,6 +268,18 @@ class Sweep:
                   f"launcher {m.get('launcher', '?')}", m.get("mcpi", "mcpi ?"),
                   m.get("created_utc", "")]
         return " \u00b7 ".join(p for p in parts if p)
+
+
+    def _schedules_caption(self):
+        """The modes, ranks and job of the schedules runs, for caption()."""
+        mine = self.of("schedules")
+        balanced = [s for s in SCHEDULES[1:] if any(r.schedule == s for r in mine)]
+        ranks = "/".join(map(str, sorted({int(r["ranks"]) for r in mine})))
+        engines = "/".join(map(str, sorted({r.used_engines for r in mine})))
+        jobs = sorted({(int(r["samples"]), int(r["chunks"])) for r in mine})
+        return [f"direct mode and balanced mode (schedules {', '.join(balanced) or '-'})",
+                f"{ranks} ranks ({engines} engines)",
+                "; ".join(f"{s:,} samples in {c:,} chunks" for s, c in jobs)]
 
 
 def load_sweep(folder):
@@ -278,7 +311,7 @@ def load_sweep(folder):
             continue
         cells = line.split("\t")
         if header is None:
-            if tuple(cells) != MANIFEST_COLUMNS:
+            if tuple(cells) not in (MANIFEST_COLUMNS, OLD_MANIFEST_COLUMNS):
                 raise PlotError(f"{path}: line {no}: expected the header "
                                 f"{' '.join(MANIFEST_COLUMNS)}")
             header = cells
@@ -286,8 +319,15 @@ def load_sweep(folder):
         if len(cells) != len(header):
             raise PlotError(f"{path}: line {no}: {len(cells)} columns, expected {len(header)}")
         row = dict(zip(header, cells))
-        if row["kind"] not in ("strong", "weak") or row["mode"] not in MODES:
+        if row["kind"] not in KINDS or row["mode"] not in MODES:
             raise PlotError(f"{path}: line {no}: unknown kind or mode")
+        if "schedule" in row and row["schedule"] not in SCHEDULES:
+            raise PlotError(f"{path}: line {no}: unknown schedule {row['schedule']!r}")
+        try:
+            parse_slow(row.get("slow", "none"))
+        except ValueError:
+            raise PlotError(f"{path}: line {no}: slow {row['slow']!r} is not none or "
+                            "ENGINE=FACTOR[,...]") from None
         rows.append(row)
     if not rows:
         raise PlotError(f"{path}: lists no runs: nothing to plot")
@@ -298,6 +338,12 @@ def load_sweep(folder):
         if run.mode != row["mode"] or str(run["ranks"]) != row["ranks"]:
             raise PlotError(f"{file}: mode/ranks differ from {MANIFEST} ({row['mode']}, "
                             f"{row['ranks']} ranks): not this sweep's file")
+        row.setdefault("schedule", run.schedule)
+        row.setdefault("slow", "none")
+        if run.schedule != row["schedule"] or (run.schema >= 3 and
+                                               run.slow != parse_slow(row["slow"])):
+            raise PlotError(f"{file}: schedule/slow differ from {MANIFEST} ({row['schedule']}, "
+                            f"slow {row['slow']}): not this sweep's file")
         if run.partial:
             skipped.append(f"{file}: skipped: partial run ({run.chunks_done} of "
                            f"{run['chunks']} chunks)")

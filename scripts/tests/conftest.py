@@ -1,4 +1,5 @@
-"""Shared fixtures: one small real sweep of scripts/scaling.sh, made once per session.
+"""Shared fixtures: two small real sweeps of scripts/scaling.sh (scaling, and schedules
+against a straggler), each made once per session.
 
 The sweep runs the real mcpi binary ($MCPI_BIN, else target/release/mcpi) under the
 real launcher, so every figure and number below comes from files mcpi wrote.
@@ -16,6 +17,9 @@ REPO = os.path.dirname(SCRIPTS)
 sys.path.insert(0, SCRIPTS)
 
 SWEEP_ENV = {"SAMPLES": "1e7", "NP": "1 2 3", "REPEATS": "2", "CHUNKS": "100"}
+# The four schedules without and with engine 0 three times as slow, twice each: 16 runs of
+# 2e8 points (a few hundredths of a second each), long enough for the straggler to show.
+SCHEDULES_ENV = {"SAMPLES": "2e8", "NP": "3", "REPEATS": "2", "SLOW": "none 0=3"}
 TIMEOUT = 300  # seconds for any one command
 
 
@@ -55,3 +59,13 @@ def sweep_copy(sweep, tmp_path):
     dest = tmp_path / "copy"
     shutil.copytree(sweep[0], dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def schedules_sweep(tmp_path_factory):
+    """(folder, stdout) of SAMPLES=2e8 NP=3 REPEATS=2 SLOW="none 0=3" scripts/scaling.sh:
+    SLOW alone selects the schedules sweep of every schedule (direct dynamic guided static)."""
+    out = tmp_path_factory.mktemp("schedules") / "sweep"
+    res = run([os.path.join(SCRIPTS, "scaling.sh")], env=dict(SCHEDULES_ENV, OUT=str(out)))
+    assert res.returncode == 0, res.stderr
+    return out, res.stdout

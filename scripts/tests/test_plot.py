@@ -20,6 +20,7 @@ PNG_SIZES = {
     "gantt": (1400, 650),
     "load-balance": (1400, 700),
     "convergence": (1000, 650),
+    "schedules": (1600, 850),
 }
 SWEEP_FIGURES = ("strong-scaling", "weak-scaling", "gantt", "load-balance", "convergence")
 FILE_FIGURES = ("gantt", "load-balance", "convergence")
@@ -143,8 +144,8 @@ def test_help_explains_inputs_and_figures():
     res = plot("--help")
     assert res.returncode == 0
     for word in ("manifest.tsv", "strong-scaling", "weak-scaling", "gantt", "load-balance",
-                 "convergence", "--format", "schema 2", "partial", "imbalance", "schema 3",
-                 "3x slow"):
+                 "convergence", "--format", "schema 2", "partial", "imbalance", "schedules",
+                 "schema 3", "SLOW", "3x slow"):
         assert word in res.stdout, word
 
 
@@ -165,8 +166,12 @@ def test_manifest_matches_the_files(sweep):
         want = 10**7 if row["kind"] == "strong" else per_engine * engines
         assert int(row["samples"]) == want
         assert int(row["chunks"]) == (100 if row["kind"] == "strong" else 100 * engines)
+        # mcpi's default schedule (the file says blocks for direct mode), no straggler.
+        assert row["schedule"] == ("direct" if row["mode"] == "direct" else "dynamic")
+        assert row["slow"] == "none"
         with h5py.File(os.path.join(folder, row["file"]), "r") as f:
             assert attr(f, "mode") == row["mode"]
+            assert attr(f, "schedule") == ("blocks" if row["mode"] == "direct" else "dynamic")
             assert int(attr(f, "ranks")) == int(row["ranks"])
             assert int(attr(f, "samples")) == want
             assert float(row["elapsed_s"]) == pytest.approx(float(attr(f, "elapsed_s")),
@@ -589,3 +594,166 @@ def test_a_slowed_engine_is_named(tmp_path):
     assert res.returncode == 0, res.stderr
     for kind in FILE_FIGURES:
         assert_real_png(os.path.join(tmp_path, f"slow-{kind}.png"), kind)
+
+def test_old_manifest_without_schedule_columns(sweep_copy):
+    """A manifest from before the schedule and slow columns still plots: its runs are
+    read as mcpi's default schedule without a straggler."""
+    path = sweep_copy / "manifest.tsv"
+    lines = path.read_text().splitlines()
+    header = next(i for i, ln in enumerate(lines) if not ln.startswith("#"))
+    cols = lines[header].split("\t")
+    drop = [cols.index("schedule"), cols.index("slow")]
+    path.write_text("\n".join(lines[:header] + [
+        "\t".join(c for i, c in enumerate(ln.split("\t")) if i not in drop)
+        for ln in lines[header:]]) + "\n")
+    assert "schedule" not in path.read_text()
+    res = plot(sweep_copy)
+    assert res.returncode == 0, res.stderr
+    for kind in SWEEP_FIGURES:
+        assert_real_png(os.path.join(sweep_copy, f"{kind}.png"), kind)
+    for r in read.load_sweep(str(sweep_copy)).runs:
+        assert (r.manifest["schedule"], r.manifest["slow"]) == (
+            "direct" if r.mode == "direct" else "dynamic", "none")
+
+
+# --- the schedules sweep: makespans against a straggler ---------------------------------------
+
+def schedule_numbers(folder):
+    """From the manifest and the files alone: {(slow, schedule): (elapsed list, lambda list,
+    run names)} in manifest order."""
+    out = {}
+    for row in manifest(folder):
+        with h5py.File(os.path.join(folder, row["file"]), "r") as f:
+            elapsed, lam = float(f.attrs["elapsed_s"]), float(f.attrs["imbalance"])
+        times, lams, names = out.setdefault((row["slow"], row["schedule"]), ([], [], []))
+        times.append(elapsed)
+        lams.append(lam)
+        names.append(row["file"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def schedules_plotted(schedules_sweep, tmp_path_factory):
+    out = tmp_path_factory.mktemp("schedules-figures")
+    res = plot(schedules_sweep[0], "-o", out, "--host", "test box")
+    assert res.returncode == 0, res.stderr
+    return out, res
+
+
+def test_schedules_sweep_gives_the_schedules_figure(schedules_plotted):
+    out, res = schedules_plotted
+    assert res.stdout.split() == [os.path.join(out, "schedules.png")]
+    assert_real_png(os.path.join(out, "schedules.png"), "schedules")
+
+
+def test_schedules_figure_in_other_formats(schedules_sweep, tmp_path):
+    res = plot(schedules_sweep[0], "-o", tmp_path, "--format", "svg")
+    assert res.returncode == 0, res.stderr
+    with open(tmp_path / "schedules.svg", "rb") as fh:
+        assert fh.read(5) == b"<?xml"
+
+
+def test_schedules_makespans_and_imbalance(schedules_sweep):
+    """analysis.schedules: per straggler setting and schedule, the elapsed times and lambdas
+    of the repeats, and their median, min and max, as the files hold them."""
+    folder, _ = schedules_sweep
+    want = schedule_numbers(folder)
+    rows = analysis.schedules(read.load_sweep(str(folder)).of("schedules"))
+    assert [(r["slow"], r["schedule"]) for r in rows] == list(want) == [
+        (slow, s) for slow in ("none", "0=3") for s in ("direct", "dynamic", "guided", "static")]
+    for r in rows:
+        times, lams, _ = want[(r["slow"], r["schedule"])]
+        assert len(times) == 2
+        assert r["elapsed"] == times and r["imbalance"] == lams
+        assert (r["median"], r["min"], r["max"]) == pytest.approx(
+            ((times[0] + times[1]) / 2, min(times), max(times)), rel=1e-12)
+        assert (r["ranks"], r["engines"]) == (3, 2)
+    assert analysis.straggler(rows) == "0=3"
+    med = {k: float(np.median(v[0])) for k, v in want.items()}
+    ratios = analysis.schedule_ratios(rows, "0=3")
+    assert ratios == pytest.approx({f"{a}/{b}": med[("0=3", a)] / med[("0=3", b)]
+                                    for a in ("dynamic", "guided") for b in ("direct", "static")},
+                                   rel=1e-12)
+    # The timelines: per schedule, the straggler run with the lower median elapsed time.
+    shown = analysis.schedule_timelines(read.load_sweep(str(folder)).runs, "0=3")
+    assert [r.name for r in shown] == [
+        min(zip(*want[("0=3", s)][::2]))[1] for s in ("direct", "dynamic", "guided", "static")]
+
+
+def test_a_straggler_is_balanced_by_dynamic_scheduling(schedules_sweep):
+    """The lesson of the figure. Engine 0 takes 3x as long per chunk: direct (half the
+    points each, fixed) waits for it; dynamic hands the fast engine more chunks (about
+    0.5 of direct's makespan in theory; a loaded 2-core machine gives 0.6-0.8)."""
+    folder, _ = schedules_sweep
+    rows = analysis.schedules(read.load_sweep(str(folder)).of("schedules"))
+    med = {(r["slow"], r["schedule"]): r["median"] for r in rows}
+    lam = {(r["slow"], r["schedule"]): float(np.median(r["imbalance"])) for r in rows}
+    ratios = analysis.schedule_ratios(rows, "0=3")
+    assert ratios["dynamic/direct"] < 0.9, ratios
+    assert ratios["dynamic/static"] < 0.9, ratios
+    assert med[("0=3", "direct")] > med[("none", "direct")] * 1.5, med
+    # Direct and static leave engine 1 idle for much of the run; dynamic does not.
+    assert lam[("0=3", "direct")] > 0.3 and lam[("0=3", "static")] > 0.3, lam
+    assert lam[("0=3", "dynamic")] < lam[("0=3", "direct")], lam
+
+
+def test_schedules_figure_shows_the_numbers(schedules_sweep):
+    """The figure drawn: one bar per setting and schedule at the median makespan, lambda
+    over each bar, and the four straggler timelines with the slowed engine named."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    folder, _ = schedules_sweep
+    sweep = read.load_sweep(str(folder))
+    want = schedule_numbers(folder)
+    fig = figures.figure_schedules(sweep, host="test box")
+    try:
+        left, right = fig.subfigs
+        (ax,) = left.axes
+        bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+        assert [b.get_height() for b in bars] == pytest.approx(
+            [float(np.median(v[0])) for v in want.values()], rel=1e-12)
+        # Within each group the bars go direct, dynamic, guided, static, left to right.
+        xs = [b.get_x() for b in bars]
+        assert xs == sorted(xs)
+        labels = [t.get_text() for t in ax.texts if t.get_text().startswith("\u03bb=")]
+        assert labels == [f"\u03bb={float(np.median(v[1])):.2f}" for v in want.values()]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["no straggler",
+                                                                "straggler --slow 0=3"]
+        gantts = [a for a in right.axes if a.get_title(loc="left")]
+        assert [a.get_title(loc="left").split(":")[0] for a in gantts] == [
+            "direct", "dynamic", "guided", "static"]
+        for a in gantts:
+            assert [t.get_text() for t in a.get_yticklabels()] == ["engine 0 (3x slow)",
+                                                                    "engine 1"]
+            assert a.get_xlim() == gantts[0].get_xlim()
+        caption = fig._supxlabel.get_text().replace("\n", " ")
+        for word in ("host test box", "3 ranks (2 engines)", "200,000,000 samples",
+                     "seed ", "mcpi 0.", "direct mode and balanced mode"):
+            assert word in caption, word
+    finally:
+        plt.close(fig)
+
+
+def test_slowed_engine_is_named_in_the_file_figures(schedules_sweep):
+    folder, _ = schedules_sweep
+    run_ = read.load(os.path.join(folder, "schedules-guided-slow0x3-3r-1.h5"))
+    assert run_.slow == {0: 3.0} and run_.schedule == "guided"
+    assert figures.engine_label(run_, 0) == "engine 0 (3x slow)"
+    assert figures.engine_label(run_, 1) == "engine 1"
+    assert "balanced mode (guided schedule) \u00b7 slowed: engine 0 3x \u00b7" in run_.caption()
+    even = read.load(os.path.join(folder, "schedules-guided-none-3r-1.h5"))
+    assert even.slow == {} and figures.engine_label(even, 0) == "engine 0"
+
+
+def test_manifest_and_file_must_agree_on_the_straggler(schedules_sweep, tmp_path):
+    dest = tmp_path / "copy"
+    shutil.copytree(schedules_sweep[0], dest)
+    text = (dest / "manifest.tsv").read_text()
+    (dest / "manifest.tsv").write_text(text.replace("\tnone\t3\t2\t1\t", "\t0=2\t3\t2\t1\t", 1))
+    line = one_error_line(plot(dest))
+    assert "schedule/slow differ from manifest.tsv (direct, slow 0=2)" in line
+    assert no_figures(dest)
