@@ -30,7 +30,7 @@ every run's HDF5 results file in one new folder with a manifest:
 Each setting is an option or an environment variable (the option wins):
 
   --np "LIST"          NP          rank counts [default: "1 2 ... cores+1"; cores = nproc]
-  --samples N          SAMPLES     strong scaling: total points [default: 1e9]
+  --samples N          SAMPLES     strong scaling, schedules: total points [default: 1e9]
   --per-engine N       PER_ENGINE  weak scaling: points per engine
                                    [default: SAMPLES / the largest engine count]
   --chunks K           CHUNKS      chunks (weak: per engine) [default: 100]
@@ -57,9 +57,10 @@ Output: one line per run, then a table of the median, min and max elapsed time p
 setting (schedules: also the ratio of each median to direct's and static's with the
 same SLOW setting). The folder holds <kind>-<mode>-<N>r-<repeat>.h5 files (schedules:
 schedules-<schedule>-<none|slowExF...>-<N>r-<repeat>.h5) and manifest.tsv: '#' lines
-with the sweep's settings, a header line, then one tab-separated line per finished
-run: @MANIFEST_COLUMNS@. The schedule column is direct for direct mode and mcpi's
-schedule in balanced mode; slow is none or the --slow value.
+with the sweep's settings, a header line, then one tab-separated line per
+finished run: @MANIFEST_COLUMNS@.
+The schedule column is direct for direct mode and mcpi's schedule in balanced mode;
+slow is none or the --slow value.
 Sweeps never overwrite each other: the default folder gets a -2, -3, ... suffix if
 its name is taken, and an OUT that exists must be an empty directory.
 
