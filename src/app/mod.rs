@@ -80,12 +80,14 @@ pub fn main() -> i32 {
         .zip(identities)
         .map(|(c, ids)| Session::new(c, &job, &parse_identities(&ids), World::library_version()));
     world.barrier();
+    // The parallel section starts: rank 0's times count from here.
+    let clock = WallClock::new();
     let startup_s = launched.elapsed().as_secs_f64();
 
     let code = match session {
         Some(mut session) => {
             session.begin(startup_s);
-            let outcome = run_controller(&world, &job, kernel, &mut session);
+            let outcome = run_controller(&world, &job, kernel, clock, &mut session);
             let ending = session.finish(outcome, &ProcessAlarm);
             if ending.abort {
                 world.abort(ending.code);
@@ -107,12 +109,17 @@ fn parse_identities(raw: &[Vec<u8>]) -> Vec<Identity> {
         .collect()
 }
 
-/// Rank 0's part of the session: the controller over MPI, or every chunk
-/// itself when it is alone.
-fn run_controller(world: &World, job: &Job, kernel: Kernel, s: &mut Session) -> run::Outcome {
+/// Rank 0's part of the session, timed on `clock`: the controller over MPI,
+/// or every chunk itself when it is alone.
+fn run_controller(
+    world: &World,
+    job: &Job,
+    kernel: Kernel,
+    mut clock: WallClock,
+    s: &mut Session,
+) -> run::Outcome {
     let todo = job.todo();
     let grace = s.grace();
-    let mut clock = WallClock::new();
     let on_news = &mut |news| s.hear(news);
     if world.size() == 1 {
         let work = &mut |chunk| run::compute(job, kernel, chunk);

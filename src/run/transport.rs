@@ -75,7 +75,8 @@ pub(crate) trait EngineLink {
 
 /// Time as a loop sees it.
 pub(crate) trait Clock {
-    /// Time since an arbitrary fixed origin.
+    /// Time since the clock's origin: for the controller, the start of the
+    /// parallel section, which its times count from.
     fn now(&self) -> Duration;
     /// CPU time this rank's process has used (the controller's own cost).
     fn cpu(&self) -> Duration;
