@@ -9,10 +9,14 @@ from .read import MODES, SCHEDULES
 
 def running_estimate(run):
     """Cumulative samples n, running estimate pi_hat(n), |pi_hat - pi| and the standard
-    error 4*sqrt(p(1-p)/n), p = pi/4, over the chunks in chunk-id order."""
+    error 4*sqrt(p(1-p)/n), p = pi/4, over the chunks in chunk-id order: those behind the
+    estimate, so a run stopped by --precision ends at the prefix that met it (the chunks
+    computed beyond it were discarded)."""
     import numpy as np
 
     c = run.chunks
+    if run.attrs.get("stopped_by") == "precision":
+        c = c[c["chunk_id"] < int(run.attrs["chunks_used"])]
     n = np.cumsum(c["samples"].astype(np.float64))
     hits = np.cumsum(c["inside"].astype(np.float64))
     pi_hat = 4.0 * hits / n

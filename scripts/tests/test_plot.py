@@ -503,6 +503,24 @@ def test_resumed_file_is_plotted(tmp_path):
     assert plot(tmp_path / "v2.h5").returncode == 0
 
 
+def test_a_precision_run_converges_over_the_chunks_it_used(tmp_path):
+    path = tmp_path / "precise.h5"
+    res = run([mcpi_bin(), "-q", "-n", "1e7", "-k", "1000", "--precision", "3e-3",
+               "-o", str(path)])
+    assert res.returncode == 0, res.stderr
+    with h5py.File(path, "r") as f:
+        used, done = int(f.attrs["chunks_used"]), int(f.attrs["chunks_done"])
+        inside = int(f.attrs["inside"])
+        assert f.attrs["stopped_by"] == "precision"
+    assert used < 1000
+    n, pi_hat, _, _ = analysis.running_estimate(read.load(path))
+    assert len(n) == used <= done
+    assert n[-1] == used * 10**4
+    assert pi_hat[-1] == 4 * inside / n[-1]
+    res = plot(path)
+    assert res.returncode == 0, res.stderr
+
+
 def test_partial_file_alone_is_plotted_with_a_note(tmp_path):
     partial = interrupted(tmp_path / "run.h5")
     with h5py.File(partial, "r") as f:
