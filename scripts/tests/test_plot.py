@@ -504,17 +504,19 @@ def test_resumed_file_is_plotted(tmp_path):
 
 
 def test_a_precision_run_converges_over_the_chunks_it_used(tmp_path):
+    # Under mpirun the engines finish the chunks they hold when the precision is met:
+    # those are computed but discarded.
     path = tmp_path / "precise.h5"
-    res = run([mcpi_bin(), "-q", "-n", "1e7", "-k", "1000", "--precision", "3e-3",
-               "-o", str(path)])
+    res = run(launcher(3) + [mcpi_bin(), "-q", "-n", "1e7", "-k", "1000",
+                             "--precision", "3e-3", "-o", str(path)])
     assert res.returncode == 0, res.stderr
     with h5py.File(path, "r") as f:
         used, done = int(f.attrs["chunks_used"]), int(f.attrs["chunks_done"])
         inside = int(f.attrs["inside"])
         assert f.attrs["stopped_by"] == "precision"
-    assert used < 1000
+    assert used < done
     n, pi_hat, _, _ = analysis.running_estimate(read.load(path))
-    assert len(n) == used <= done
+    assert len(n) == used
     assert n[-1] == used * 10**4
     assert pi_hat[-1] == 4 * inside / n[-1]
     res = plot(path)
