@@ -191,10 +191,9 @@ fn precision_stops_at_the_same_prefix_for_every_rank_count_mode_and_schedule() {
         assert_eq!(json["inside"], inside, "{what}");
         assert_eq!(json["precision"], precision, "{what}");
         let done = json["chunks_done"].as_u64().unwrap();
-        assert!(
-            done >= used && done < chunks,
-            "{what}: {done} chunks computed"
-        );
+        // Chunks beyond the prefix may be computed (and discarded): the ones
+        // engines held, or more while a descheduled engine held back the prefix.
+        assert!((used..=chunks).contains(&done), "{what}: {done} computed");
         let half = json["ci95_high"].as_f64().unwrap() - json["pi"].as_f64().unwrap();
         assert!(half <= precision * (1.0 + 1e-12), "{what}: +-{half}");
     }

@@ -513,7 +513,9 @@ fn precision_stops_at_the_same_prefix_whatever_the_mode_schedule_and_engines() {
             targets: all(engines),
             ..base.clone()
         };
-        let work = kernel_work(&job);
+        // 1 ms chunks: the stop comes long before the last chunk, unless an
+        // engine holding back the prefix is descheduled for a third of a second.
+        let work = |_: usize, chunk| slow(&job, Duration::from_millis(1), chunk);
         let mut ledger = Ledger::new(job.chunks, job.precision);
         let cluster = Cluster {
             job: &job,
