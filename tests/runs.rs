@@ -544,6 +544,24 @@ fn json_quiet_and_progress_outputs() {
         &[],
     );
     assert!(!never.ok().stderr.contains("progress"), "{}", never.stderr);
+
+    // The bar is drawn once the ready: line is out, never a stale one above it
+    // (with --json the ready: line is on stderr too).
+    let always = ["--progress", "always", "--json"];
+    let bar = mcpi_in(
+        &dir,
+        3,
+        &[&["-n", "1e6", "-o", out, "--force"][..], &always].concat(),
+        &[],
+    );
+    bar.json();
+    assert!(
+        bar.stderr.starts_with("ready: 2 engines, targets 0,1\n"),
+        "{:?}",
+        bar.stderr
+    );
+    let drawn = bar.stderr.contains(" chunks  00:00:0");
+    assert!(drawn, "no bar: {:?}", bar.stderr);
 }
 
 #[test]
