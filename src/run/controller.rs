@@ -32,31 +32,32 @@ pub(crate) fn control(
     let cpu = clock.cpu();
     let engines = link.engines();
     let targeted: Vec<usize> = job.targets.iter().map(|&t| t as usize).collect();
-    // Each engine gets exactly one Stop or Cancel, then says goodbye.
-    let mut told = vec![false; engines];
+    // Each engine is told Stop, Cancel, or Stop and then Cancel, and then
+    // says goodbye once.
+    let mut told = vec![Told::Nothing; engines];
     let mut gone = vec![false; engines];
     let mut dispatch_s = vec![0.0; job.chunks as usize];
     let since_start = |now: Duration| (now - start).as_secs_f64();
-    let mut dispatcher = match job.split() {
-        Some(_) => None,
-        None => {
-            for idle in (0..engines).filter(|e| !targeted.contains(e)) {
-                link.send(idle, Order::Stop);
-                told[idle] = true;
+    // In a fixed split every engine knows its chunks: all are told Stop at
+    // once ("finish your queue"), so none waits for it. Otherwise the engines
+    // that take no part are.
+    for e in (0..engines).filter(|e| job.split().is_some() || !targeted.contains(e)) {
+        link.send(e, Order::Stop);
+        told[e] = Told::Stop;
+    }
+    let mut dispatcher = job.split().is_none().then(|| {
+        let (chunks, window) = (todo.len() as u64, job.window as usize);
+        let workers = targeted.len();
+        let mut d = Dispatcher::new(chunks, engines, workers, window, job.schedule);
+        for (engine, batch) in d.start(&targeted) {
+            for index in batch {
+                let chunk = todo[index as usize];
+                dispatch_s[chunk as usize] = since_start(clock.now());
+                link.send(engine, Order::Task(chunk));
             }
-            let (chunks, window) = (todo.len() as u64, job.window as usize);
-            let workers = targeted.len();
-            let mut d = Dispatcher::new(chunks, engines, workers, window, job.schedule);
-            for (engine, batch) in d.start(&targeted) {
-                for index in batch {
-                    let chunk = todo[index as usize];
-                    dispatch_s[chunk as usize] = since_start(clock.now());
-                    link.send(engine, Order::Task(chunk));
-                }
-            }
-            Some(d)
         }
-    };
+        d
+    });
     let mut received = 0;
     let mut sent_back = vec![(0u64, 0u64); engines];
     let mut end = todo.is_empty().then(|| clock.now() - start);
@@ -66,25 +67,26 @@ pub(crate) fn control(
     let mut backoff = Backoff::for_waiting();
     let mut computed = Duration::ZERO;
     while gone.iter().any(|g| !g) {
-        // Tells every engine not yet told, once.
-        let mut tell_the_rest = |order: Order| {
-            for (engine, told) in told.iter_mut().enumerate() {
-                if !std::mem::replace(told, true) {
-                    link.send(engine, order);
-                }
-            }
-        };
-        if end.is_some() && signal.is_none() {
-            tell_the_rest(Order::Stop);
-        } else if enough {
-            tell_the_rest(Order::Cancel(None));
-        }
         if signal.is_none() {
             if let Some(s) = alarm.caught() {
                 signal = Some(s);
                 deadline = Some(clock.now() + grace);
-                tell_the_rest(Order::Cancel(Some(s)));
             }
+        }
+        // A signal or enough: every engine still there drops its queue.
+        // Otherwise, once every result is in, the rest are told Stop.
+        let cancel = signal.map(Some).or(enough.then_some(None));
+        for e in 0..engines {
+            let order = match (cancel, told[e]) {
+                (Some(reason), Told::Nothing | Told::Stop) if !gone[e] => Order::Cancel(reason),
+                (None, Told::Nothing) if end.is_some() => Order::Stop,
+                _ => continue,
+            };
+            link.send(e, order);
+            told[e] = match order {
+                Order::Stop => Told::Stop,
+                _ => Told::Cancel,
+            };
         }
         let watch = signal.is_none().then_some(alarm);
         let idle = &mut || {
@@ -105,6 +107,19 @@ pub(crate) fn control(
         match report {
             Report::Result(result) => {
                 let done_s = since_start(clock.now());
+                computed += Duration::from_secs_f64(result.compute_s);
+                received += 1;
+                let typical = computed / received as u32;
+                backoff.set_max_sleep(pace::sleep_cap(typical, job.window as usize));
+                sent_back[engine].0 += 1;
+                sent_back[engine].1 += result.inside;
+                let chunk = result.chunk_id as usize;
+                let row = row(job, &result, engine as u32, dispatch_s[chunk], done_s);
+                // Heard before the engine's next batch goes out: a result that
+                // meets --precision brings no more work.
+                if on_news(News::Chunk(row)) == Flow::Enough {
+                    enough = true;
+                }
                 if let Some(d) = dispatcher.as_mut() {
                     let next = d.finished(engine);
                     if let (Some(batch), None, false) = (next, signal, enough) {
@@ -114,17 +129,6 @@ pub(crate) fn control(
                             link.send(engine, Order::Task(chunk));
                         }
                     }
-                }
-                computed += Duration::from_secs_f64(result.compute_s);
-                received += 1;
-                let typical = computed / received as u32;
-                backoff.set_max_sleep(pace::sleep_cap(typical, job.window as usize));
-                sent_back[engine].0 += 1;
-                sent_back[engine].1 += result.inside;
-                let chunk = result.chunk_id as usize;
-                let row = row(job, &result, engine as u32, dispatch_s[chunk], done_s);
-                if on_news(News::Chunk(row)) == Flow::Enough {
-                    enough = true;
                 }
                 if received == todo.len() {
                     end = Some(clock.now() - start);
@@ -148,10 +152,21 @@ pub(crate) fn control(
     Outcome {
         elapsed,
         controller_cpu: clock.cpu().saturating_sub(cpu),
-        signal: signal.filter(|_| received < todo.len()),
+        // A signal that came once the run had all it needed did not stop it.
+        signal: signal.filter(|_| received < todo.len() && !enough),
         stranded: (0..engines)
             .filter(|&e| !gone[e])
             .map(|e| e as u32)
             .collect(),
     }
+}
+
+/// What an engine has been told about the end of the session.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Told {
+    Nothing,
+    /// Finish your queue.
+    Stop,
+    /// Drop your queue.
+    Cancel,
 }

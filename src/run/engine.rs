@@ -40,16 +40,18 @@ pub(crate) fn serve(
         while let Some(order) = link.try_recv() {
             inbox.take(order, alarm);
         }
-        match inbox.told {
-            Some(Told::Cancel) => break,
-            Some(Told::Stop) if inbox.queue.is_empty() || halted => break,
-            _ => {}
+        if inbox.told == Some(Told::Cancel) {
+            break;
         }
+        // Before ending on Stop: a signal caught here still stops the run.
         if !halted {
             if let Some(s) = alarm.caught() {
                 link.send(Report::Halt(s));
                 halted = true;
             }
+        }
+        if inbox.told == Some(Told::Stop) && (inbox.queue.is_empty() || halted) {
+            break;
         }
         let next = if halted {
             None
@@ -57,7 +59,7 @@ pub(crate) fn serve(
             inbox.queue.pop_front()
         };
         if let Some(chunk) = next {
-            let result = straggle(clock, slow, work(chunk));
+            let result = straggle(clock, alarm, slow, work(chunk));
             link.send(Report::Result(result));
             sent.0 += 1;
             sent.1 += result.inside;

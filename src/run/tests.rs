@@ -538,3 +538,30 @@ fn precision_stops_at_the_same_prefix_whatever_the_mode_schedule_and_engines() {
         assert!(ledger.done() < 400, "{what}: stopped early");
     }
 }
+
+#[test]
+fn an_engine_told_stop_still_reports_a_signal_it_caught_on_its_last_chunk() {
+    use super::engine::serve;
+    use super::memory::network;
+    use super::transport::{ControllerLink, Order, Report};
+    // The engine reads its task and Stop together; the signal arrives while
+    // it computes the last chunk. It must say Halt before its goodbye.
+    let job = job(Mode::Balanced, 4, &all(1), 1);
+    let (mut controller, mut ends) = network(1);
+    controller.send(0, Order::Task(2));
+    controller.send(0, Order::Stop);
+    let alarm = TestAlarm::default();
+    let work = &mut |chunk| {
+        alarm.raise(SIGTERM);
+        compute(&job, Kernel::Scalar, chunk)
+    };
+    let clock = &mut WallClock::new();
+    serve(&mut ends[0], clock, &alarm, &job, 0, &job.todo(), work);
+    let reports: Vec<Report> = std::iter::from_fn(|| controller.try_recv())
+        .map(|(_, r)| r)
+        .collect();
+    assert!(matches!(reports[0], Report::Result(r) if r.chunk_id == 2));
+    assert_eq!(reports[1], Report::Halt(SIGTERM));
+    assert!(matches!(reports[2], Report::Bye { chunks: 1, .. }));
+    assert_eq!(reports.len(), 3);
+}

@@ -9,11 +9,11 @@
 //! without any real waiting.
 //!
 //! The protocol, for one session:
-//! - the controller sends each engine [`Order::Task`]s (balanced mode; in
-//!   direct mode each engine knows its share), then exactly one
-//!   [`Order::Stop`] ("no more chunks: finish your queue") or
+//! - the controller sends each engine [`Order::Task`]s (balanced mode's
+//!   dynamic and guided schedules; in a fixed split each engine knows its
+//!   share), then [`Order::Stop`] ("no more chunks: finish your queue"),
 //!   [`Order::Cancel`] ("a signal stops the run, or it has enough: drop your
-//!   queue");
+//!   queue"), or Stop and later Cancel;
 //! - an engine sends a [`Report::Result`] per chunk, [`Report::Halt`] if it
 //!   catches a signal itself, and finally one [`Report::Bye`] with its totals,
 //!   which the controller checks against what arrived.
