@@ -274,10 +274,11 @@ fn slow_names_a_missing_engine_or_a_bad_factor() {
         "engine 2 does not exist",
     );
     for (value, reason) in [
-        ("0=0.5", "at least 1"),
-        ("0=nan", "at least 1"),
-        ("0=inf", "at least 1"),
-        ("0=-3", "at least 1"),
+        ("0=0.5", "from 1 to 1000"),
+        ("0=nan", "from 1 to 1000"),
+        ("0=inf", "from 1 to 1000"),
+        ("0=-3", "from 1 to 1000"),
+        ("0=1e30", "from 1 to 1000"),
         ("0", "expected ENGINE=FACTOR"),
         ("x=2", "not an engine id"),
         ("0=2,0=3", "twice"),

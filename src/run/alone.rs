@@ -26,7 +26,7 @@ pub(crate) fn run_alone(
             break;
         }
         let dispatch_s = (clock.now() - start).as_secs_f64();
-        let result = straggle(clock, job.slow(0), work(chunk));
+        let result = straggle(clock, alarm, job.slow(0), work(chunk));
         let done_s = (clock.now() - start).as_secs_f64();
         if on_news(News::Chunk(row(job, &result, 0, dispatch_s, done_s))) == Flow::Enough {
             break;

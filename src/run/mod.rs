@@ -91,14 +91,29 @@ pub(crate) fn compute(job: &Job, kernel: Kernel, chunk: u64) -> ChunkResult {
     }
 }
 
+/// Longest piece of a straggler's wait between looks at the alarm.
+const STRAGGLE_SLICE: Duration = Duration::from_millis(10);
+
 /// A straggler's chunk (`--slow`): after computing it, waits `slow - 1`
 /// times its compute time without using the CPU, and counts the wait in
-/// its compute time (the chunk took that long on that engine).
-fn straggle(clock: &mut impl Clock, slow: f64, mut result: ChunkResult) -> ChunkResult {
+/// its compute time (the chunk took that long on that engine). A signal
+/// ends the wait early: the chunk is computed, and is not lost to it.
+fn straggle(
+    clock: &mut impl Clock,
+    alarm: &impl Alarm,
+    slow: f64,
+    mut result: ChunkResult,
+) -> ChunkResult {
     if slow > 1.0 {
         let before = clock.now();
-        let extra = Duration::from_secs_f64(result.compute_s * (slow - 1.0));
-        clock.pause(pace::Pause::Sleep(extra));
+        let until = before + Duration::from_secs_f64(result.compute_s * (slow - 1.0));
+        while alarm.caught().is_none() {
+            let now = clock.now();
+            if now >= until {
+                break;
+            }
+            clock.pause(pace::Pause::Sleep((until - now).min(STRAGGLE_SLICE)));
+        }
         result.compute_s += (clock.now() - before).as_secs_f64();
     }
     result
