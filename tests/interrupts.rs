@@ -153,8 +153,9 @@ fn sigterm_to_mpirun_then_resume_in_another_mode_gives_the_same_count() {
 
 #[test]
 fn a_precision_run_interrupted_and_resumed_stops_at_the_same_prefix() {
-    // 1e8 points in 100 chunks; +-4.2e-4 needs about 6e7 of them.
-    let precision = ["--precision", "4.2e-4"];
+    // 3e8 points in 100 chunks, long enough to be interrupted under either
+    // mpirun; +-2.4e-4 needs about 1.8e8 of them.
+    let precision = ["-n", "3e8", "--precision", "2.4e-4"];
     let whole = scratch("int-precision-whole");
     let args: Vec<&str> = ["--json", "-q", "-o", "r.h5"]
         .iter()

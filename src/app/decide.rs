@@ -7,7 +7,7 @@ use crate::config::{Destination, Job, Settings};
 use crate::kernel::Kernel;
 use crate::mpi::World;
 use crate::run;
-use crate::store::checkpoint::{self, Ledger, Requested};
+use crate::store::checkpoint::{self, Ledger, Requested, Stop};
 use crate::store::output::{self, OutputError, Target};
 use crate::store::{h5, StoreError};
 use crate::sys::clock::UtcTime;
@@ -68,13 +68,17 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
             checkpoint,
             requested,
         } => match claim_resumed(checkpoint, requested, force, &mut job) {
-            Ok(Some(claimed)) => claimed,
-            Ok(None) => {
-                let chunks = job.chunks;
-                settings.console.info(&format!(
-                    "{} is complete ({chunks} of {chunks} chunks): nothing to resume",
-                    checkpoint.display()
-                ));
+            Ok(Found::Resume(claimed)) => claimed,
+            Ok(Found::Complete(stop)) => {
+                let why = match stop {
+                    Stop::Precision(k) => format!("--precision met with chunks 0..{k}"),
+                    Stop::Cap => format!("all {} chunks; --precision not met", job.chunks),
+                    Stop::AllChunks => format!("{0} of {0} chunks", job.chunks),
+                };
+                let path = checkpoint.display();
+                settings
+                    .console
+                    .info(&format!("{path} is complete ({why}): nothing to resume"));
                 return (Verdict::Exit(0), None);
             }
             Err(e) => return refuse(&e),
@@ -149,17 +153,24 @@ impl From<checkpoint::ResumeError> for DecideError {
 /// A claimed (or refused) output, with the chunks already done.
 type Claim = (Result<Target, OutputError>, Ledger);
 
+/// What `--resume FILE` finds: a run to continue, or results complete
+/// already (and why).
+enum Found<T> {
+    Resume(T),
+    Complete(Stop),
+}
+
 /// `--resume FILE`: checks FILE, points `job` at its run and missing chunks,
-/// and claims the results file it completes into; `None` if FILE is
-/// already complete.
+/// and claims the results file it completes into.
 fn claim_resumed(
     checkpoint: &Path,
     requested: &Requested,
     force: bool,
     job: &mut Job,
-) -> Result<Option<Claim>, DecideError> {
-    let Some((final_path, ledger, gone)) = resumable(checkpoint, requested, job)? else {
-        return Ok(None);
+) -> Result<Found<Claim>, DecideError> {
+    let (final_path, ledger, gone) = match resumable(checkpoint, requested, job)? {
+        Found::Resume(found) => found,
+        Found::Complete(stop) => return Ok(Found::Complete(stop)),
     };
     if final_path.exists() && !force {
         return Err(DecideError::Completed {
@@ -172,18 +183,17 @@ fn claim_resumed(
         Err(OutputError::Taken { .. }) if gone => output::take_over(&final_path, force),
         claimed => claimed,
     };
-    Ok(Some((claimed, ledger)))
+    Ok(Found::Resume((claimed, ledger)))
 }
 
 /// Reads and checks `path`, points `job` at its run and missing chunks, and
 /// returns the results path it completes into, the chunks done so far, and
-/// whether the session that wrote `path` is certainly gone; `None` if `path`
-/// is already complete.
+/// whether the session that wrote `path` is certainly gone.
 fn resumable(
     path: &Path,
     requested: &Requested,
     job: &mut Job,
-) -> Result<Option<(PathBuf, Ledger, bool)>, DecideError> {
+) -> Result<Found<(PathBuf, Ledger, bool)>, DecideError> {
     if !path.exists() {
         return Err(DecideError::Missing(path.to_path_buf()));
     }
@@ -194,12 +204,16 @@ fn resumable(
     let final_path = checkpoint::final_path(path, &stored.output);
     let gone = checkpoint::last_session_is_gone(&stored.sessions, &World::processor_name());
     let ledger = Ledger::resume(stored);
-    if ledger.is_complete() && final_path.is_none() {
-        return Ok(None);
+    if let (Some(stop), None) = (ledger.stop(), &final_path) {
+        return Ok(Found::Complete(stop));
     }
     // A complete checkpoint (a crash before its results were published)
     // is published by a session with nothing to compute.
     let final_path = final_path.ok_or_else(|| DecideError::NotACheckpoint(path.to_path_buf()))?;
-    job.set_todo(&ledger.missing());
-    Ok(Some((final_path, ledger, gone)))
+    let todo = match ledger.is_complete() {
+        true => Vec::new(),
+        false => ledger.missing(),
+    };
+    job.set_todo(&todo);
+    Ok(Found::Resume((final_path, ledger, gone)))
 }

@@ -225,16 +225,7 @@ impl Session {
                 )),
             }
             if !outcome.stranded.is_empty() {
-                report::error(&format!(
-                    "engines {} were still computing after the {} s grace time; \
-                     their chunks are lost, and MPI is aborted",
-                    report::id_list(&outcome.stranded),
-                    c.settings.grace.as_secs_f64()
-                ));
-                // The lines above reach the user through the launcher, which
-                // stops forwarding output once the abort has killed the ranks.
-                std::thread::sleep(Duration::from_millis(200));
-                return Ending { code, abort: true };
+                return self.strand(&outcome.stranded, "their chunks are lost", code);
             }
             return Ending::exit(code);
         }
@@ -253,14 +244,39 @@ impl Session {
             return Ending::exit(EXIT_FAILURE);
         }
         if let Some(signal) = alarm.caught() {
+            let results = c.output.path.display();
+            let code = signals::exit_status(signal);
+            if !outcome.stranded.is_empty() {
+                // --precision was met, then a signal came while the engines
+                // were finishing chunks the results no longer need.
+                let why = format!("the results, complete without them, are in {results}");
+                return self.strand(&outcome.stranded, &why, code);
+            }
             report::notice(&format!(
-                "{} arrived after the last chunk; the results are complete in {}",
+                "{} arrived after the last chunk; the results are complete in {results}",
                 signals::name(signal),
-                c.output.path.display()
             ));
-            return Ending::exit(signals::exit_status(signal));
+            return Ending::exit(code);
         }
         Ending::exit(0)
+    }
+
+    /// Engines still computing when the grace time ran out: says so (with
+    /// what became of their chunks) and ends with an MPI abort.
+    fn strand(&self, stranded: &[u32], chunks: &str, code: i32) -> Ending {
+        let who = match stranded.len() {
+            1 => "engine {} was",
+            _ => "engines {} were",
+        }
+        .replace("{}", &report::id_list(stranded));
+        report::error(&format!(
+            "{who} still computing after the {} s grace time; {chunks}, and MPI is aborted",
+            self.c.settings.grace.as_secs_f64()
+        ));
+        // The lines above reach the user through the launcher, which stops
+        // forwarding output once the abort has killed the ranks.
+        std::thread::sleep(Duration::from_millis(200));
+        Ending { code, abort: true }
     }
 
     /// The run's record: every session's chunks and engines, with this

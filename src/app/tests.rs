@@ -262,3 +262,82 @@ fn a_precision_run_stops_at_its_prefix_and_a_resume_reaches_the_same_answer() {
     assert_eq!(attr::<u64>(&first, "chunks_used"), used);
     assert_eq!(attr::<u64>(&first, "inside"), prefix);
 }
+
+#[test]
+fn engines_stuck_after_the_precision_is_met_are_aborted_after_the_grace_time() {
+    // Chunks beyond the prefix that meets +-0.01 take 1 s; a signal right
+    // after the precision is met leaves the engines computing them: the
+    // results are published, then MPI is aborted once the grace time is up.
+    let dir = scratch("stuck-precision");
+    let path = dir.join("r.h5");
+    let args = [
+        "-q",
+        "-n",
+        "3e5",
+        "-k",
+        "300",
+        "--precision",
+        "0.01",
+        "--grace",
+        "0.1",
+    ];
+    let cli = parse(&[&args[..], &["-o", path.to_str().unwrap()]].concat()).unwrap();
+    let job = Job::from_cli(&cli, ENGINES, None).unwrap();
+    let mut ledger = Ledger::new(job.chunks, job.precision);
+    let k = (0..job.chunks)
+        .find(|&c| {
+            ledger.add(crate::record::ChunkRow {
+                chunk_id: c,
+                session: 0,
+                engine_id: 0,
+                samples: job.plan().chunk_len(c),
+                inside: run::compute(&job, Kernel::Scalar, c).inside,
+                dispatch_s: 0.0,
+                done_s: 0.0,
+                compute_s: 0.0,
+                compute_cpu_s: 0.0,
+            });
+            ledger.is_complete()
+        })
+        .expect("met within the cap")
+        + 1;
+    let controller = Controller {
+        settings: Settings::from_cli(&cli),
+        output: output::reserve_new(&path, false).unwrap(),
+        ledger: Ledger::new(job.chunks, job.precision),
+        started_utc: UtcTime::now(),
+        slurm: None,
+    };
+    let mut s = Session::new(controller, &job, &identities(), "in-memory MPI".into());
+    s.begin(0.0);
+    let work = |_: usize, chunk| {
+        let wait = if chunk >= k { 1000 } else { 0 };
+        std::thread::sleep(Duration::from_millis(wait));
+        run::compute(&job, Kernel::Scalar, chunk)
+    };
+    let cluster = Cluster {
+        job: &job,
+        grace: s.grace(),
+        work: &work,
+        controller: TestAlarm::default(),
+        engines: vec![TestAlarm::default(); ENGINES],
+    };
+    let outcome = cluster.run(&mut |news| {
+        let flow = s.hear(news);
+        if flow == crate::run::Flow::Enough {
+            cluster.controller.raise(libc::SIGTERM);
+        }
+        flow
+    });
+    assert_eq!(
+        outcome.signal, None,
+        "the signal came after the run had all it needed"
+    );
+    assert!(
+        !outcome.stranded.is_empty(),
+        "engines were computing chunks >= {k}"
+    );
+    let ending = s.finish(outcome, &cluster.controller);
+    assert_eq!((ending.code, ending.abort), (128 + libc::SIGTERM, true));
+    assert_eq!(attr::<u64>(&path, "chunks_used"), k);
+}

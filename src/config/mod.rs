@@ -19,7 +19,7 @@ pub(crate) enum ConfigError {
     #[error(transparent)]
     Targets(#[from] targets::TargetsError),
     #[error(
-        "--schedule {0} applies to balanced mode; direct mode gives each engine a contiguous share"
+        "--schedule {0} applies to balanced mode; direct mode splits the chunks among the engines up front"
     )]
     ScheduleInDirectMode(&'static str),
     #[error("--slow: engine {engine} does not exist ({})", describe_engines(*.engines))]

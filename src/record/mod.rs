@@ -232,35 +232,30 @@ pub(crate) fn tally_engines(
     }
 }
 
-/// A run's load balance from its sessions and chunk rows: the imbalance
-/// (the busiest engine of any session over the mean busy time per engine
-/// and session, minus 1) and the balance loss (per session, its elapsed time
-/// minus its busy time per engine used; summed). Targeted engines that got
-/// no chunk count as idle through `engines_used`.
+/// A run's load balance from its sessions and chunk rows. Per session, its
+/// busiest engine's busy time and the mean busy time per engine used
+/// (targeted engines that got no chunk count, through `engines_used`); the
+/// imbalance is the sum of the former over the sum of the latter, minus 1
+/// (for one session: max / mean - 1), so sessions weigh by their length. The
+/// balance loss is, per session, its elapsed time minus its busy time per
+/// engine used, summed.
 pub(crate) fn balance(sessions: &[SessionRow], chunks: &[ChunkRow]) -> (f64, f64) {
-    let mut busy: std::collections::BTreeMap<(u32, u32), f64> = Default::default();
-    for c in chunks {
-        *busy.entry((c.session, c.engine_id)).or_default() += c.compute_s;
+    let (mut busiest, mut mean, mut loss) = (0.0, 0.0, 0.0);
+    for s in sessions {
+        let mut busy: std::collections::BTreeMap<u32, f64> = Default::default();
+        for c in chunks.iter().filter(|c| c.session == s.session) {
+            *busy.entry(c.engine_id).or_default() += c.compute_s;
+        }
+        let per_engine = busy.values().sum::<f64>() / f64::from(s.engines_used.max(1));
+        busiest += busy.values().copied().fold(0.0, f64::max);
+        mean += per_engine;
+        loss += s.elapsed_s - per_engine;
     }
-    let total: f64 = busy.values().sum();
-    let slots: u32 = sessions.iter().map(|s| s.engines_used).sum();
-    let busiest = busy.values().copied().fold(0.0, f64::max);
-    let imbalance = if total > 0.0 && slots > 0 {
-        busiest / (total / f64::from(slots)) - 1.0
+    let imbalance = if mean > 0.0 {
+        busiest / mean - 1.0
     } else {
         0.0
     };
-    let loss = sessions
-        .iter()
-        .map(|s| {
-            let mine: f64 = chunks
-                .iter()
-                .filter(|c| c.session == s.session)
-                .map(|c| c.compute_s)
-                .sum();
-            s.elapsed_s - mine / f64::from(s.engines_used.max(1))
-        })
-        .sum();
     (imbalance, loss)
 }
 
@@ -363,7 +358,7 @@ mod tests {
         // A targeted engine without chunks still counts in the mean.
         let (imbalance, _) = balance(&[session(0, 4, 3.5)], &chunks);
         assert_eq!(imbalance, 2.0);
-        // Two sessions: a perfect one and the first.
+        // Two sessions, each weighing by its length: (3 + 1) / (2 + 1) - 1.
         let more = [
             chunks[0],
             chunks[1],
@@ -371,7 +366,18 @@ mod tests {
             timed(3, 1, 1, 1.0),
         ];
         let sessions = [session(0, 2, 3.5), session(1, 2, 1.0)];
-        assert_eq!(balance(&sessions, &more), (1.0, 1.5));
+        let (imbalance, loss) = balance(&sessions, &more);
+        assert!((imbalance - 1.0 / 3.0).abs() < 1e-12, "{imbalance}");
+        assert_eq!(loss, 1.5);
+        // A long balanced session and a short one stay balanced.
+        let even = [
+            timed(0, 0, 0, 10.0),
+            timed(1, 1, 0, 10.0),
+            timed(2, 0, 1, 0.1),
+            timed(3, 1, 1, 0.1),
+        ];
+        let sessions = [session(0, 2, 10.0), session(1, 2, 0.1)];
+        assert_eq!(balance(&sessions, &even).0, 0.0);
         assert_eq!(balance(&[], &[]), (0.0, 0.0));
     }
 }
