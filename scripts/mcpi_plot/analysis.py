@@ -77,6 +77,19 @@ def stats(values):
     return float(np.median(v)), float(v.min()), float(v.max())
 
 
+def _by_mode_and_ranks(runs):
+    """The median elapsed time of the 1-rank runs (None without any), and the runs
+    grouped by (mode, ranks), in that order."""
+    import numpy as np
+
+    ones = [r["elapsed_s"] for r in runs if r["ranks"] == 1]
+    baseline = float(np.median(ones)) if ones else None
+    groups = {}
+    for r in runs:
+        groups.setdefault((r.mode, int(r["ranks"])), []).append(r)
+    return baseline, sorted(groups.items())
+
+
 def strong_scaling(runs):
     """Speedup and efficiency per mode and rank count over the repeats.
 
@@ -85,15 +98,9 @@ def strong_scaling(runs):
     are dicts mode, ranks, engines, elapsed, speedup, efficiency, where the last three
     are lists over the repeats, in the order the runs were given.
     """
-    import numpy as np
-
-    ones = [r["elapsed_s"] for r in runs if r["ranks"] == 1]
-    baseline = float(np.median(ones)) if ones else None
-    groups = {}
-    for r in runs:
-        groups.setdefault((r.mode, int(r["ranks"])), []).append(r)
+    baseline, groups = _by_mode_and_ranks(runs)
     rows = []
-    for (mode, ranks), group in sorted(groups.items()):
+    for (mode, ranks), group in groups:
         engines = group[0].used_engines
         elapsed = [float(r["elapsed_s"]) for r in group]
         if baseline is not None:
@@ -110,15 +117,9 @@ def weak_scaling(runs):
 
     Returns (baseline, rows) as strong_scaling, with rows mode, ranks, engines,
     samples, elapsed and efficiency (None when there is no 1-rank run)."""
-    import numpy as np
-
-    ones = [r["elapsed_s"] for r in runs if r["ranks"] == 1]
-    baseline = float(np.median(ones)) if ones else None
-    groups = {}
-    for r in runs:
-        groups.setdefault((r.mode, int(r["ranks"])), []).append(r)
+    baseline, groups = _by_mode_and_ranks(runs)
     rows = []
-    for (mode, ranks), group in sorted(groups.items()):
+    for (mode, ranks), group in groups:
         elapsed = [float(r["elapsed_s"]) for r in group]
         eff = [baseline / t for t in elapsed] if baseline is not None else None
         rows.append({"mode": mode, "ranks": ranks, "engines": group[0].used_engines,

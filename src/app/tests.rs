@@ -35,15 +35,8 @@ fn identities() -> Vec<Identity> {
         .collect()
 }
 
-/// Runs one session of `job` into `output` with in-memory engines; `stop`
-/// raises a signal on the controller once that many chunks came in.
-fn session(
-    settings: Settings,
-    job: &Job,
-    target: output::Target,
-    ledger: Ledger,
-    stop: Option<usize>,
-) -> super::session::Ending {
+/// Rank 0's session of `job` into `target`, begun.
+fn open(settings: Settings, job: &Job, target: output::Target, ledger: Ledger) -> Session {
     let controller = Controller {
         settings,
         output: target,
@@ -53,6 +46,19 @@ fn session(
     };
     let mut s = Session::new(controller, job, &identities(), "in-memory MPI".into());
     s.begin(0.0);
+    s
+}
+
+/// Runs one session of `job` into `output` with in-memory engines; `stop`
+/// raises a signal on the controller once that many chunks came in.
+fn session(
+    settings: Settings,
+    job: &Job,
+    target: output::Target,
+    ledger: Ledger,
+    stop: Option<usize>,
+) -> super::session::Ending {
+    let mut s = open(settings, job, target, ledger);
     let work = |_: usize, chunk| {
         std::thread::sleep(Duration::from_micros(200));
         run::compute(job, Kernel::Scalar, chunk)
@@ -177,15 +183,12 @@ fn a_signal_after_the_last_chunk_keeps_the_results_and_still_says_so() {
     let cli = parse(&["-q", "-n", "1e4", "-k", "10", "-o", path.to_str().unwrap()]).unwrap();
     let job = Job::from_cli(&cli, ENGINES, None).unwrap();
     let target = output::reserve_new(&path, false).unwrap();
-    let controller = Controller {
-        settings: Settings::from_cli(&cli),
-        output: target,
-        ledger: Ledger::new(10, None),
-        started_utc: UtcTime::now(),
-        slurm: None,
-    };
-    let mut s = Session::new(controller, &job, &identities(), "in-memory MPI".into());
-    s.begin(0.0);
+    let mut s = open(
+        Settings::from_cli(&cli),
+        &job,
+        target,
+        Ledger::new(10, None),
+    );
     let work = |_: usize, chunk| run::compute(&job, Kernel::Scalar, chunk);
     let cluster = Cluster {
         job: &job,
@@ -301,15 +304,9 @@ fn engines_stuck_after_the_precision_is_met_are_aborted_after_the_grace_time() {
         })
         .expect("met within the cap")
         + 1;
-    let controller = Controller {
-        settings: Settings::from_cli(&cli),
-        output: output::reserve_new(&path, false).unwrap(),
-        ledger: Ledger::new(job.chunks, job.precision),
-        started_utc: UtcTime::now(),
-        slurm: None,
-    };
-    let mut s = Session::new(controller, &job, &identities(), "in-memory MPI".into());
-    s.begin(0.0);
+    let target = output::reserve_new(&path, false).unwrap();
+    let ledger = Ledger::new(job.chunks, job.precision);
+    let mut s = open(Settings::from_cli(&cli), &job, target, ledger);
     let work = |_: usize, chunk| {
         let wait = if chunk >= k { 1000 } else { 0 };
         std::thread::sleep(Duration::from_millis(wait));
