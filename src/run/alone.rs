@@ -4,7 +4,6 @@
 use super::transport::{Alarm, ChunkResult, Clock};
 use super::{row, straggle, Flow, News, Outcome};
 use crate::config::Job;
-use std::time::Duration;
 
 /// Computes the chunks `todo` with `work`, calling `on_news` with each, until
 /// done, until `alarm` goes off or until `on_news` has enough.
@@ -17,7 +16,6 @@ pub(crate) fn run_alone(
     on_news: &mut dyn FnMut(News) -> Flow,
 ) -> Outcome {
     // Times count from the clock's origin: the start of the parallel section.
-    let start = Duration::ZERO;
     let cpu = clock.cpu();
     let mut signal = None;
     for &chunk in todo {
@@ -25,15 +23,15 @@ pub(crate) fn run_alone(
             signal = Some(s);
             break;
         }
-        let dispatch_s = (clock.now() - start).as_secs_f64();
+        let dispatch_s = clock.now().as_secs_f64();
         let result = straggle(clock, alarm, job.slow(0), work(chunk));
-        let done_s = (clock.now() - start).as_secs_f64();
+        let done_s = clock.now().as_secs_f64();
         if on_news(News::Chunk(row(job, &result, 0, dispatch_s, done_s))) == Flow::Enough {
             break;
         }
     }
     Outcome {
-        elapsed: clock.now() - start,
+        elapsed: clock.now(),
         controller_cpu: clock.cpu().saturating_sub(cpu),
         signal,
         stranded: Vec::new(),

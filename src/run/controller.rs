@@ -28,7 +28,6 @@ pub(crate) fn control(
     on_news: &mut dyn FnMut(News) -> Flow,
 ) -> Outcome {
     // Times count from the clock's origin: the start of the parallel section.
-    let start = Duration::ZERO;
     let cpu = clock.cpu();
     let engines = link.engines();
     let targeted: Vec<usize> = job.targets.iter().map(|&t| t as usize).collect();
@@ -37,7 +36,6 @@ pub(crate) fn control(
     let mut told = vec![Told::Nothing; engines];
     let mut gone = vec![false; engines];
     let mut dispatch_s = vec![0.0; job.chunks as usize];
-    let since_start = |now: Duration| (now - start).as_secs_f64();
     // In a fixed split every engine knows its chunks: all are told Stop at
     // once ("finish your queue"), so none waits for it. Otherwise the engines
     // that take no part are.
@@ -52,7 +50,7 @@ pub(crate) fn control(
         for (engine, batch) in d.start(&targeted) {
             for index in batch {
                 let chunk = todo[index as usize];
-                dispatch_s[chunk as usize] = since_start(clock.now());
+                dispatch_s[chunk as usize] = clock.now().as_secs_f64();
                 link.send(engine, Order::Task(chunk));
             }
         }
@@ -60,7 +58,7 @@ pub(crate) fn control(
     });
     let mut received = 0;
     let mut sent_back = vec![(0u64, 0u64); engines];
-    let mut end = todo.is_empty().then(|| clock.now() - start);
+    let mut end = todo.is_empty().then(|| clock.now());
     let mut signal: Option<i32> = None;
     let mut enough = false;
     let mut deadline = None;
@@ -106,7 +104,7 @@ pub(crate) fn control(
         };
         match report {
             Report::Result(result) => {
-                let done_s = since_start(clock.now());
+                let done_s = clock.now().as_secs_f64();
                 computed += Duration::from_secs_f64(result.compute_s);
                 received += 1;
                 let typical = computed / received as u32;
@@ -125,13 +123,13 @@ pub(crate) fn control(
                     if let (Some(batch), None, false) = (next, signal, enough) {
                         for index in batch {
                             let chunk = todo[index as usize];
-                            dispatch_s[chunk as usize] = since_start(clock.now());
+                            dispatch_s[chunk as usize] = clock.now().as_secs_f64();
                             link.send(engine, Order::Task(chunk));
                         }
                     }
                 }
                 if received == todo.len() {
-                    end = Some(clock.now() - start);
+                    end = Some(clock.now());
                 }
             }
             Report::Halt(s) => alarm.relay(s),
@@ -147,7 +145,7 @@ pub(crate) fn control(
     }
     let elapsed = match (signal, end) {
         (None, Some(end)) if !enough => end,
-        _ => clock.now() - start,
+        _ => clock.now(),
     };
     Outcome {
         elapsed,
