@@ -82,6 +82,21 @@ def _scaling_figure(sweep, kind, analyse):
     return baseline, rows, fig, axes, xmax
 
 
+def _mode_series(ax, rows, mode, key, scale=1):
+    """One mode's runs on `ax`: the median of r[key] * scale with min-max bars against
+    engines, the parallel runs as a line and the 1-rank runs as open squares."""
+    par = [r for r in rows if r["ranks"] > 1]
+    one = [r for r in rows if r["ranks"] == 1]
+    for group, kw in ((par, {"label": f"{mode} (controller + engines)"}),
+                      (one, {"label": f"{mode}, 1 rank (computes alone)", "marker": "s",
+                             "line": False, "fill": "none"})):
+        if group:
+            x = [r["engines"] + DODGE[mode] + (ONE_RANK if r["ranks"] == 1 else 0)
+                 for r in group]
+            _errorbars(ax, x, [tuple(v * scale for v in stats(r[key])) for r in group],
+                       MODE_COLORS[mode], **kw)
+
+
 def figure_strong(sweep, host=None):
     baseline, rows, fig, (ax_s, ax_e), xmax = _scaling_figure(sweep, "strong", strong_scaling)
     xs = list(range(1, xmax + 1))
@@ -89,21 +104,8 @@ def figure_strong(sweep, host=None):
     ax_e.axhline(100, color="0.4", linestyle="--", label="ideal (100%)")
     for mode in MODES:
         mine = [r for r in rows if r["mode"] == mode]
-        if not mine:
-            continue
-        color = MODE_COLORS[mode]
-        for ax, key, scale in ((ax_s, "speedup", 1), (ax_e, "efficiency", 100)):
-            par = [r for r in mine if r["ranks"] > 1]
-            one = [r for r in mine if r["ranks"] == 1]
-            if par:
-                _errorbars(ax, [r["engines"] + DODGE[mode] for r in par],
-                           [tuple(v * scale for v in stats(r[key])) for r in par], color,
-                           f"{mode} (controller + engines)")
-            if one:
-                _errorbars(ax, [1 + ONE_RANK + DODGE[mode] for _ in one], [tuple(v * scale for v in stats(r[key]))
-                                                  for r in one], color,
-                           f"{mode}, 1 rank (computes alone)", marker="s", line=False,
-                           fill="none")
+        _mode_series(ax_s, mine, mode, "speedup")
+        _mode_series(ax_e, mine, mode, "efficiency", 100)
     if baseline is not None:
         ax_s.set_ylabel("speedup T\u2081 / T(N)   (T\u2081 = median 1-rank elapsed "
                         f"= {baseline:.4g} s)")
@@ -127,22 +129,9 @@ def figure_weak(sweep, host=None):
         ax_e.axhline(100, color="0.4", linestyle="--", label="ideal (100%)")
     for mode in MODES:
         mine = [r for r in rows if r["mode"] == mode]
-        if not mine:
-            continue
-        color = MODE_COLORS[mode]
-        par = [r for r in mine if r["ranks"] > 1]
-        one = [r for r in mine if r["ranks"] == 1]
-        for group, kw in ((par, {"label": f"{mode} (controller + engines)"}),
-                          (one, {"label": f"{mode}, 1 rank (computes alone)", "marker": "s",
-                                 "line": False, "fill": "none"})):
-            if not group:
-                continue
-            x = [r["engines"] + DODGE[mode] + (ONE_RANK if r["ranks"] == 1 else 0)
-                 for r in group]
-            _errorbars(ax_t, x, [stats(r["elapsed"]) for r in group], color, **kw)
-            if baseline is not None:
-                _errorbars(ax_e, x, [tuple(v * 100 for v in stats(r["efficiency"]))
-                                     for r in group], color, **kw)
+        _mode_series(ax_t, mine, mode, "elapsed")
+        if baseline is not None:
+            _mode_series(ax_e, mine, mode, "efficiency", 100)
     if baseline is None:
         ax_e.text(0.5, 0.5, "no 1-rank runs: no baseline for the efficiency",
                   transform=ax_e.transAxes, ha="center")
