@@ -589,18 +589,89 @@ fn output_name_need_not_end_in_h5() {
 }
 
 #[test]
-fn temporary_file_left_by_a_crashed_run() {
-    let dir = scratch("stale-temp");
+fn files_left_by_a_crashed_run_are_taken_over() {
+    let dir = scratch("stale-claim");
+    // What a run killed before its first checkpoint leaves: its temporary
+    // file and its claim, whose lock died with the process.
     std::fs::write(dir.join(".r.h5.tmp"), "crashed").unwrap();
-    refused_in(
-        &dir,
-        &["-o", "r.h5"],
-        &[],
-        USAGE,
-        "another mcpi run is writing r.h5",
-    );
+    let claim = "pid 1 on elsewhere, started 2026-01-01T00:00:00Z, run 0123456789abcdef\n";
+    std::fs::write(dir.join(".r.partial.h5.lock"), claim).unwrap();
+    mcpi_in(&dir, 3, &["-q", "-n", "1e5", "-o", "r.h5"], &[]).ok();
+    assert_eq!(inside_of(&dir.join("r.h5")), INSIDE_1E5);
+    let files: Vec<PathBuf> = snapshot(&dir).into_keys().collect();
+    assert_eq!(files, [dir.join("r.h5")], "only the results are left");
 }
 
+#[test]
+fn output_named_like_mcpis_own_files() {
+    for (name, what) in [
+        (
+            "x.partial.h5",
+            "ends in .partial.h5, which mcpi keeps for its checkpoints",
+        ),
+        (
+            ".x.h5.tmp",
+            "ends in .tmp, which mcpi keeps for its temporary files",
+        ),
+        (
+            ".x.partial.h5.lock",
+            "ends in .lock, which mcpi keeps for its claims",
+        ),
+        ("x.partial.h5.journal", "ends in .journal"),
+    ] {
+        refused("reserved-name", &["-n", "1e5", "-o", name], what);
+    }
+}
+
+/// Starts a run of `-o name` that lasts, and returns once it holds its
+/// claim (the lock file records its owner).
+fn holding(dir: &Path, name: &str, lock: &str) -> std::process::Child {
+    let args = ["-q", "-n", "1e11", "-k", "1000", "-o", name];
+    let child = command(dir, 3, &args, &[]).spawn().expect(SPAWN);
+    let started = Instant::now();
+    while !std::fs::read_to_string(dir.join(lock)).is_ok_and(|owner| owner.ends_with('\n')) {
+        assert!(started.elapsed() < common::TIMEOUT, "no claim");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
+#[test]
+fn outputs_sharing_derived_names_never_run_together() {
+    let dir = scratch("shared-names");
+    // The case: `-o x.partial.h5` beside a run of `-o x.h5`.
+    refused_in(
+        &dir,
+        &["-n", "1e5", "-o", "x.partial.h5"],
+        &[],
+        USAGE,
+        "ends in .partial.h5",
+    );
+    // `x` and `x.h5` have one checkpoint name, x.partial.h5: one claim.
+    let first = holding(&dir, "x", ".x.partial.h5.lock");
+    let owner = std::fs::read_to_string(dir.join(".x.partial.h5.lock")).unwrap();
+    let second = mcpi_in(&dir, 3, &["-n", "1e5", "-o", "x.h5"], &[]);
+    check_refusal(
+        "x.h5 beside x",
+        &second,
+        USAGE,
+        "another mcpi run is writing x.h5",
+    );
+    assert!(second.stderr.contains(owner.trim()), "{}", second.stderr);
+    // SIGTERM ends the first run; its checkpoint then holds the name.
+    let pid = first.id() as i32;
+    // SAFETY: signals a child this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let stopped = wait(first, "the run of x");
+    assert_eq!(stopped.status, Some(143), "{}", stopped.stderr);
+    let again = mcpi_in(&dir, 3, &["-n", "1e5", "-o", "x.h5"], &[]);
+    check_refusal(
+        "x.h5 after x stopped",
+        &again,
+        USAGE,
+        "x.partial.h5 holds an interrupted run",
+    );
+}
 #[test]
 fn output_appears_while_mcpi_runs() {
     let dir = scratch("appears");

@@ -246,7 +246,7 @@ fn a_signal_to_one_engine_alone_stops_every_rank() {
 }
 
 /// A rank killed outright: mpirun kills the others, the checkpoint keeps
-/// what was saved, and `--resume` takes over the crashed run's temporary file.
+/// what was saved, and `--resume` takes over the crashed run's claim.
 fn killed(name: &str, victim: impl Fn(&Path) -> u32) {
     let dir = scratch(name);
     let mut child = start(&dir, 3, &[]);
@@ -256,11 +256,12 @@ fn killed(name: &str, victim: impl Fn(&Path) -> u32) {
     assert_ne!(run.status, Some(0));
     let saved = attr(&dir.join("r.partial.h5"), "chunks_done");
     assert!(saved >= 3, "{saved} chunks in the checkpoint");
-    // The claim, the checkpoint, and the next checkpoint if it was being
-    // written: the resume takes the crashed run's files over.
+    // The temporary file, the claim (its lock died with rank 0), the
+    // checkpoint, and the next checkpoint if it was being written: the
+    // resume takes the crashed run's files over.
     let mut left = listing(&dir);
     left.retain(|name| name != ".r.partial.h5.tmp");
-    assert_eq!(left, [".r.h5.tmp", "r.partial.h5"]);
+    assert_eq!(left, [".r.h5.tmp", ".r.partial.h5.lock", "r.partial.h5"]);
     resumed(&dir, 3, &[]);
 }
 
@@ -488,7 +489,7 @@ fn a_fresh_run_refuses_to_overwrite_an_interrupted_one() {
     refused(
         &dir,
         &["-q", "-n", "1e5", "-o", "r.h5"],
-        "r.partial.h5 holds an interrupted run of r.h5: finish it with `mcpi --resume r.partial.h5` or remove it",
+        "r.partial.h5 holds an interrupted run: finish it with `mcpi --resume r.partial.h5` or remove it",
     );
 }
 
@@ -546,4 +547,118 @@ fn a_second_resume_of_a_running_resume_is_refused() {
     );
     wait(first, "the first resume").ok();
     assert_eq!(attr(&dir.join("r.h5"), "inside"), INSIDE_1E8);
+}
+
+#[test]
+fn simultaneous_resumes_of_one_checkpoint_run_once() {
+    // A checkpoint holding every chunk: each resume only has to claim the
+    // results and publish them, so the resumes race for the claim as
+    // closely as they can.
+    let template = scratch("int-race-template");
+    mcpi_in(&template, 0, &["-q", "-n", "1e5", "-o", "r.h5"], &[]).ok();
+    let checkpoint = std::fs::read(template.join("r.h5")).unwrap();
+    for attempt in 0..20 {
+        let dir = scratch(&format!("int-race-{attempt}"));
+        std::fs::write(dir.join("r.partial.h5"), &checkpoint).unwrap();
+        let runs: Vec<Child> = (0..3)
+            .map(|_| {
+                let args = ["-q", "--resume", "r.partial.h5"];
+                command(&dir, 2, &args, &[]).spawn().expect(SPAWN)
+            })
+            .collect();
+        let runs: Vec<Run> = runs.into_iter().map(|c| wait(c, "a resume")).collect();
+        let won: Vec<&Run> = runs.iter().filter(|r| r.status == Some(0)).collect();
+        let said: Vec<&str> = runs.iter().map(|r| r.stderr.as_str()).collect();
+        assert_eq!(won.len(), 1, "attempt {attempt}: {said:#?}");
+        for lost in runs.iter().filter(|r| r.status != Some(0)) {
+            assert_eq!(lost.status, Some(2), "attempt {attempt}: {}", lost.stderr);
+            let why = [
+                "another mcpi run is writing r.h5",
+                "r.partial.h5 does not exist",
+                "r.h5 already exists: that run was completed",
+            ];
+            let errors = lost
+                .stderr
+                .lines()
+                .filter(|l| l.starts_with("mcpi: error: "));
+            let errors: Vec<&str> = errors.collect();
+            assert_eq!(errors.len(), 1, "attempt {attempt}: {}", lost.stderr);
+            assert!(
+                why.iter().any(|w| errors[0].contains(w)),
+                "attempt {attempt}: {}",
+                lost.stderr
+            );
+        }
+        assert_eq!(attr(&dir.join("r.h5"), "inside"), 78_416);
+        assert_eq!(attr(&dir.join("r.h5"), "sessions"), 2);
+        assert_eq!(listing(&dir), ["r.h5"], "attempt {attempt}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Starts a run of 1e8 points into `dir/out/r.h5` and returns once its
+/// checkpoint holds a few chunks.
+fn running_in_out(dir: &Path) -> Child {
+    let args = [
+        "-q",
+        "-n",
+        "1e8",
+        "-o",
+        "out/r.h5",
+        "--checkpoint-every",
+        "0",
+    ];
+    let mut child = command(dir, 3, &args, &SCALAR).spawn().expect(SPAWN);
+    checkpointed(&dir.join("out"), 3, &mut child);
+    child
+}
+
+#[test]
+fn the_results_directory_renamed_mid_run_still_gets_them() {
+    let dir = scratch("int-renamed");
+    let child = running_in_out(&dir);
+    std::fs::rename(dir.join("out"), dir.join("out2")).unwrap();
+    wait(child, "a run whose directory moved").ok();
+    assert_eq!(attr(&dir.join("out2/r.h5"), "inside"), INSIDE_1E8);
+    assert_eq!(listing(&dir), ["out2"]);
+    assert_eq!(listing(&dir.join("out2")), ["r.h5"]);
+
+    // Interrupted after the move: the message names where the checkpoint is.
+    let child = running_in_out(&dir);
+    std::fs::rename(dir.join("out"), dir.join("out3")).unwrap();
+    let rank0 = pids(&dir.join("out3/r.partial.h5")).1;
+    kill(rank0, libc::SIGTERM);
+    let run = wait(child, "an interrupted run whose directory moved");
+    let moved = dir
+        .join("out3")
+        .canonicalize()
+        .unwrap()
+        .join("r.partial.h5");
+    let line = format!("chunks saved in {}; resume with", moved.display());
+    assert!(run.stderr.contains(&line), "{line}\n{}", run.stderr);
+    assert_eq!(run.status, Some(143), "{}", run.stderr);
+    let args = ["-q", "--resume", "out3/r.partial.h5"];
+    mcpi_in(&dir, 3, &args, &SCALAR).ok();
+    assert_eq!(attr(&dir.join("out3/r.h5"), "inside"), INSIDE_1E8);
+}
+
+#[test]
+fn the_results_directory_removed_mid_run_is_reported() {
+    let dir = scratch("int-removed");
+    let child = running_in_out(&dir);
+    // As `rm -r` would, until no checkpoint written meanwhile is in the way.
+    while dir.join("out").exists() {
+        let _ = std::fs::remove_dir_all(dir.join("out"));
+    }
+    let run = wait(child, "a run whose directory was removed");
+    assert_eq!(run.status, Some(1), "{}", run.stderr);
+    let errors = run.error_lines();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(
+        errors[0].contains("the output directory out was removed while mcpi ran")
+            && errors[0].contains("no checkpoint is left"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(listing(&dir), Vec::<String>::new());
 }

@@ -5,7 +5,6 @@ use super::{EXIT_FAILURE, EXIT_USAGE};
 use crate::config::cli::Cli;
 use crate::config::{Destination, Job, Settings};
 use crate::kernel::Kernel;
-use crate::mpi::World;
 use crate::run;
 use crate::store::checkpoint::{self, Ledger, Requested, Stop};
 use crate::store::output::{self, OutputError, Target};
@@ -68,7 +67,7 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
             checkpoint,
             requested,
         } => match claim_resumed(checkpoint, requested, force, &mut job) {
-            Ok(Found::Resume(claimed)) => claimed,
+            Ok(Found::Resume((target, ledger))) => (Ok(target), ledger),
             Ok(Found::Complete(stop)) => {
                 let why = match stop {
                     Stop::Precision(k) => format!("--precision met with chunks 0..{k}"),
@@ -102,7 +101,7 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
         Ok(target) => target,
         Err(e) => return refuse(&e),
     };
-    if let Err(e) = h5::probe(&output.temp) {
+    if let Err(e) = output.probe() {
         output.abandon();
         return refuse(&e);
     }
@@ -150,9 +149,6 @@ impl From<checkpoint::ResumeError> for DecideError {
     }
 }
 
-/// A claimed (or refused) output, with the chunks already done.
-type Claim = (Result<Target, OutputError>, Ledger);
-
 /// What `--resume FILE` finds: a run to continue, or results complete
 /// already (and why).
 enum Found<T> {
@@ -162,28 +158,36 @@ enum Found<T> {
 
 /// `--resume FILE`: checks FILE, points `job` at its run and missing chunks,
 /// and claims the results file it completes into.
+///
+/// FILE is read again once the claim is held: a resume that finished in
+/// between has published the results and removed FILE, and only what FILE
+/// holds under the claim may be resumed.
 fn claim_resumed(
     checkpoint: &Path,
     requested: &Requested,
     force: bool,
     job: &mut Job,
-) -> Result<Found<Claim>, DecideError> {
-    let (final_path, ledger, gone) = match resumable(checkpoint, requested, job)? {
-        Found::Resume(found) => found,
+) -> Result<Found<(Target, Ledger)>, DecideError> {
+    let final_path = match resumable(checkpoint, requested, job)? {
+        Found::Resume((final_path, _)) => final_path,
         Found::Complete(stop) => return Ok(Found::Complete(stop)),
     };
-    if final_path.exists() && !force {
-        return Err(DecideError::Completed {
-            results: final_path,
-            checkpoint: checkpoint.to_path_buf(),
-        });
-    }
-    let claimed = match output::reserve(&final_path, force) {
-        // A crashed session's claim: its controller is gone.
-        Err(OutputError::Taken { .. }) if gone => output::take_over(&final_path, force),
-        claimed => claimed,
+    let completed = || DecideError::Completed {
+        results: final_path.clone(),
+        checkpoint: checkpoint.to_path_buf(),
     };
-    Ok(Found::Resume((claimed, ledger)))
+    if final_path.exists() && !force {
+        return Err(completed());
+    }
+    let target = match output::reserve(&final_path, force) {
+        Ok(target) => target,
+        Err(OutputError::Exists { .. }) => return Err(completed()),
+        Err(e) => return Err(DecideError::Store(e.into())),
+    };
+    match resumable(checkpoint, requested, job)? {
+        Found::Resume((_, ledger)) => Ok(Found::Resume((target, ledger))),
+        Found::Complete(stop) => Ok(Found::Complete(stop)),
+    }
 }
 
 /// Reads and checks `path`, points `job` at its run and missing chunks, and
@@ -193,7 +197,7 @@ fn resumable(
     path: &Path,
     requested: &Requested,
     job: &mut Job,
-) -> Result<Found<(PathBuf, Ledger, bool)>, DecideError> {
+) -> Result<Found<(PathBuf, Ledger)>, DecideError> {
     if !path.exists() {
         return Err(DecideError::Missing(path.to_path_buf()));
     }
@@ -202,7 +206,6 @@ fn resumable(
     (job.samples, job.chunks, job.seed) = (stored.samples, stored.chunks, stored.seed);
     job.precision = stored.precision;
     let final_path = checkpoint::final_path(path, &stored.output);
-    let gone = checkpoint::last_session_is_gone(&stored.sessions, &World::processor_name());
     let ledger = Ledger::resume(stored);
     if let (Some(stop), None) = (ledger.stop(), &final_path) {
         return Ok(Found::Complete(stop));
@@ -215,5 +218,5 @@ fn resumable(
         false => ledger.missing(),
     };
     job.set_todo(&todo);
-    Ok(Found::Resume((final_path, ledger, gone)))
+    Ok(Found::Resume((final_path, ledger)))
 }

@@ -13,7 +13,7 @@ use crate::run::transport::Alarm;
 use crate::run::{self, Flow, News, Outcome};
 use crate::store::checkpoint::{Cadence, Ledger, Stop};
 use crate::store::output::Target;
-use crate::store::{h5, StoreError};
+use crate::store::StoreError;
 use crate::sys::clock::{process_cpu_time, UtcTime};
 use crate::sys::signals;
 use crate::sys::slurm::SlurmJob;
@@ -36,7 +36,8 @@ impl Controller {
     /// Writes `record` as the checkpoint: into its temporary file, then in
     /// place of the previous one.
     fn save(&self, record: &RunRecord) -> Result<(), StoreError> {
-        h5::write(record, &self.output.partial_temp)?;
+        self.output
+            .write_h5(record, &self.output.partial_temp, &self.output.partial)?;
         Ok(self.output.checkpoint()?)
     }
 }
@@ -202,7 +203,7 @@ impl Session {
         );
         let c = &self.c;
         let done = c.ledger.done();
-        let partial = c.output.partial.display().to_string();
+        let partial = c.output.shown(&c.output.partial).display().to_string();
         if !c.ledger.is_complete() {
             let signal = outcome
                 .signal
@@ -230,21 +231,25 @@ impl Session {
             return Ending::exit(code);
         }
         if let Err(e) = publish(c, &record) {
+            let kept = match c.output.checkpoint_kept() {
+                true => format!("the last checkpoint is {partial}"),
+                false => "no checkpoint is left".into(),
+            };
             report::error(&format!(
-                "{e} (inside {} of {} points; the last checkpoint is {partial})",
+                "{e} (inside {} of {} points; {kept})",
                 record.summary.inside, record.summary.samples
             ));
             return Ending::exit(EXIT_FAILURE);
         }
         if let Some(e) = report::stdout_failure() {
-            let saved = c.output.path.display();
+            let saved = c.output.shown(&c.output.path).display().to_string();
             report::error(&format!(
                 "cannot write to stdout: {e} (the results are in {saved})"
             ));
             return Ending::exit(EXIT_FAILURE);
         }
         if let Some(signal) = alarm.caught() {
-            let results = c.output.path.display();
+            let results = c.output.shown(&c.output.path).display().to_string();
             let code = signals::exit_status(signal);
             if !outcome.stranded.is_empty() {
                 // --precision was met, then a signal came while the engines
@@ -387,7 +392,12 @@ impl Session {
             stopped_by: stop.map(|s| s.name().into()),
             imbalance,
             balance_loss_s,
-            output: self.c.output.path.display().to_string(),
+            output: self
+                .c
+                .output
+                .shown(&self.c.output.path)
+                .display()
+                .to_string(),
             mcpi_version: env!("CARGO_PKG_VERSION").into(),
             created_utc: UtcTime::now().iso8601(),
             command: report::command_line(std::env::args_os()),
@@ -407,7 +417,9 @@ impl Session {
 
 /// Rank 0: writes the results file and reports.
 fn publish(c: &Controller, record: &RunRecord) -> Result<(), StoreError> {
-    h5::write(record, &c.output.temp).inspect_err(|_| c.output.abandon())?;
+    c.output
+        .write_h5(record, &c.output.temp, &c.output.path)
+        .inspect_err(|_| c.output.abandon())?;
     c.output.publish()?;
     let summary = &record.summary;
     if summary.mode == Mode::Direct.name() {

@@ -126,7 +126,7 @@ fn an_interrupted_session_saves_a_checkpoint_that_a_resumed_one_completes() {
     let cli = parse(&[&args[..], &["-o", shown]].concat()).unwrap();
     let job = Job::from_cli(&cli, ENGINES, None).unwrap();
     let target = output::reserve_new(&path, false).unwrap();
-    let partial = target.partial.clone();
+    let partial = dir.join("r.partial.h5");
     let ending = session(
         Settings::from_cli(&cli),
         &job,

@@ -158,8 +158,7 @@ pub(crate) struct SessionRow {
     pub(crate) chunks_done: u64,
     /// The signal that interrupted the session, 0 if it ran to its end.
     pub(crate) signal: u32,
-    /// Rank 0's process id and host: a `--resume` may take over the
-    /// temporary file that a crashed session left, once that process is gone.
+    /// Rank 0's process id and host.
     pub(crate) controller_pid: u32,
     pub(crate) controller_host: String,
 }

@@ -258,35 +258,6 @@ pub(crate) fn check_resumable(
     Ok(())
 }
 
-/// Whether the session that wrote `sessions`' last row is certainly gone: it
-/// ran on `host` (this host) and its controller process no longer exists.
-pub(crate) fn last_session_is_gone(sessions: &[SessionRow], host: &str) -> bool {
-    sessions.last().is_some_and(|s| {
-        s.controller_host == host && s.controller_pid != 0 && !is_running(s.controller_pid)
-    })
-}
-
-/// Whether process `pid` exists and has not exited: a zombie (Open MPI's
-/// mpirun leaves its killed ranks to be reaped by PID 1, which can take a
-/// while in a container) counts as gone.
-fn is_running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name.
-        Ok(stat) => !matches!(
-            stat.rsplit_once(") ")
-                .and_then(|(_, rest)| rest.chars().next()),
-            Some('Z' | 'X')
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        // No /proc: ask the kernel whether the process exists at all.
-        // SAFETY: kill with signal 0 only checks that the process exists.
-        Err(_) => {
-            let answer = unsafe { libc::kill(pid as libc::pid_t, 0) };
-            answer == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-        }
-    }
-}
-
 /// The checkpoint kept beside the results file `path`: `x.h5` gives
 /// `x.partial.h5`, any other name gets `.partial.h5` appended.
 pub(crate) fn partial_path(path: &Path) -> PathBuf {
@@ -499,36 +470,6 @@ mod tests {
                 }
             );
         }
-    }
-
-    #[test]
-    fn a_crashed_session_is_gone_only_on_this_host_without_its_process() {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        let with = |pid: u32, host: &str| SessionRow {
-            controller_pid: pid,
-            controller_host: host.into(),
-            ..session()
-        };
-        assert!(last_session_is_gone(&[with(dead, "here")], "here"));
-        assert!(!last_session_is_gone(&[with(dead, "there")], "here"));
-        assert!(!last_session_is_gone(
-            &[with(std::process::id(), "here")],
-            "here"
-        ));
-        assert!(!last_session_is_gone(&[], "here"));
-        // A child that exited but was not reaped yet is a zombie: gone.
-        let zombie = std::process::Command::new("true").spawn().unwrap();
-        let pid = zombie.id();
-        while std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|stat| !stat.contains(") Z "))
-        {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        assert!(!is_running(pid));
-        assert!(last_session_is_gone(&[with(pid, "here")], "here"));
-        drop(zombie);
     }
 
     #[test]

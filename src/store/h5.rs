@@ -40,6 +40,20 @@ pub(crate) enum H5Error {
     },
 }
 
+impl H5Error {
+    /// The same error, naming the file as `shown` (where the user sees it)
+    /// instead of the path it was written through.
+    pub(crate) fn shown_as(mut self, shown: PathBuf) -> H5Error {
+        match &mut self {
+            H5Error::Create { path, .. }
+            | H5Error::Write { path, .. }
+            | H5Error::Unreadable { path, .. }
+            | H5Error::NotMcpi { path, .. } => *path = shown,
+        }
+        self
+    }
+}
+
 /// Writes `record` to `path`, replacing what is there, and flushes it to
 /// stable storage.
 pub(crate) fn write(record: &RunRecord, path: &Path) -> Result<(), H5Error> {

@@ -2,6 +2,7 @@
 //! one, and checkpoints that `--resume` continues.
 
 pub(crate) mod checkpoint;
+pub(crate) mod claim;
 pub mod h5;
 pub(crate) mod output;
 

@@ -1,15 +1,26 @@
 //! Where results go, and how they get there without ever clobbering one.
 //!
-//! Every check runs on rank 0 before any work starts: [`reserve`] validates the
-//! path and claims a hidden temporary file next to it (`.<name>.tmp`, created
-//! exclusively, so two runs never pick the same name); the results are written
-//! there and [`Target::publish`] moves them into place in one step, so a reader
-//! never sees half a file and an existing result is only replaced with
-//! `--force`.
+//! Every check runs on rank 0 before any work starts. [`reserve`] validates
+//! the path, holds its directory open and takes the output's claim (see
+//! [`super::claim`]); the results are written to a hidden temporary file
+//! beside it (`.<name>.tmp`) and [`Target::publish`] moves them into place in
+//! one step, so a reader never sees half a file and an existing result is
+//! only replaced with `--force`.
+//!
+//! Beside `<name>` a run keeps `.<name>.tmp`, and, for its checkpoint
+//! `<stem>.partial.h5` (see [`partial_path`]), `.<stem>.partial.h5.tmp` and
+//! the claim `.<stem>.partial.h5.lock`. Every one of these ends in a suffix
+//! that `--output` refuses ([`RESERVED`]), so no run's files are another
+//! run's results; and two outputs that share a checkpoint name (`x` and
+//! `x.h5`) share its claim, so they never run at once.
 
 use super::checkpoint::partial_path;
+use super::claim::{self, Claim, ClaimError, HeldDir};
+use super::h5::{self, H5Error};
+use super::StoreError;
+use crate::record::RunRecord;
 use crate::sys::clock::UtcTime;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -17,8 +28,22 @@ use std::path::{Path, PathBuf};
 /// Directory of the default output paths.
 pub(crate) const RESULTS_DIR: &str = "results";
 
-/// A claimed output: the final path, the temporary file reserved for it, and
-/// the checkpoint kept beside it while the run goes.
+/// Endings of the files mcpi keeps beside the results, which `--output`
+/// therefore refuses, with what each is.
+pub(crate) const RESERVED: [(&str, &str); 4] = [
+    (".partial.h5", "checkpoints"),
+    (".tmp", "temporary files"),
+    (".lock", "claims"),
+    (".journal", "checkpoint journals"),
+];
+
+/// The longest a Slurm job id may make a default name: enough for any real
+/// id (`<array job>_<task>`), short enough for every name derived from it.
+const JOB_TAG_MAX: usize = 64;
+
+/// A claimed output. `path`, `temp`, `partial` and `partial_temp` are the
+/// paths to read and write, through the held directory; [`Target::shown`]
+/// gives each one's name for messages.
 #[derive(Debug)]
 pub(crate) struct Target {
     pub(crate) path: PathBuf,
@@ -26,8 +51,11 @@ pub(crate) struct Target {
     /// `<name>.partial.h5`: see [`super::checkpoint`].
     pub(crate) partial: PathBuf,
     /// Where each checkpoint is written before it replaces `partial`
-    /// (`.<name>.partial.h5.tmp`); `temp` stays claimed meanwhile.
+    /// (`.<name>.partial.h5.tmp`).
     pub(crate) partial_temp: PathBuf,
+    dir: HeldDir,
+    /// Taken by [`reserve`], given up when the target is dropped.
+    claim: Option<Claim>,
     force: bool,
 }
 
@@ -36,6 +64,15 @@ pub(crate) struct Target {
 pub(crate) enum OutputError {
     #[error("--output {} does not name a file", .path.display())]
     NotAFile { path: PathBuf },
+    #[error(
+        "--output {} ends in {suffix}, which mcpi keeps for its {what} beside the results; choose another name",
+        .path.display()
+    )]
+    Reserved {
+        path: PathBuf,
+        suffix: &'static str,
+        what: &'static str,
+    },
     #[error("{} is a directory", .path.display())]
     IsDirectory { path: PathBuf },
     #[error("{} already exists; pass --force to overwrite it or choose another --output", .path.display())]
@@ -56,19 +93,23 @@ pub(crate) enum OutputError {
         dir: PathBuf,
         source: std::io::Error,
     },
-    /// Another run holds the temporary name.
+    /// Another live run holds the claim.
     #[error(
-        "{} exists: another mcpi run is writing {} (or one crashed: remove the file)",
-        .temp.display(), .path.display()
+        "another mcpi run is writing {} ({owner}); its claim is {}",
+        .path.display(), .lock.display()
     )]
-    Taken { path: PathBuf, temp: PathBuf },
+    Taken {
+        path: PathBuf,
+        lock: PathBuf,
+        owner: String,
+    },
     #[error(
-        "--output {}: the name is too long for mcpi's temporary file {} ({source})",
-        .path.display(), .temp.display()
+        "--output {}: the name is too long for mcpi's files beside it, such as {} ({source})",
+        .path.display(), .longest.display()
     )]
     NameTooLong {
         path: PathBuf,
-        temp: PathBuf,
+        longest: PathBuf,
         source: std::io::Error,
     },
     #[error("cannot write to the output directory {}: {source}", .dir.display())]
@@ -79,10 +120,10 @@ pub(crate) enum OutputError {
     #[error("no free name for {stem}.h5 in {}", .dir.display())]
     NoFreeName { stem: String, dir: PathBuf },
     #[error(
-        "{} holds an interrupted run of {}: finish it with `mcpi --resume {}` or remove it",
-        .partial.display(), .path.display(), .partial.display()
+        "{} holds an interrupted run: finish it with `mcpi --resume {}` or remove it",
+        .partial.display(), .partial.display()
     )]
-    Interrupted { path: PathBuf, partial: PathBuf },
+    Interrupted { partial: PathBuf },
     #[error("cannot write {}: {source}", .path.display())]
     Write {
         path: PathBuf,
@@ -93,6 +134,8 @@ pub(crate) enum OutputError {
         .path.display(), .temp.display()
     )]
     Appeared { path: PathBuf, temp: PathBuf },
+    #[error("cannot write {}: the output directory {} was removed while mcpi ran", .path.display(), .dir.display())]
+    DirRemoved { path: PathBuf, dir: PathBuf },
 }
 
 /// Claims the default name in `dir` (normally [`RESULTS_DIR`]),
@@ -100,8 +143,9 @@ pub(crate) enum OutputError {
 /// tag, `<array job>_<task>` for an array task), or, if a result
 /// or a concurrent run already has it, the first free one of `…-2.h5`,
 /// `…-3.h5`, …: a default name never overwrites anything. In the job id,
-/// anything but ASCII letters, digits, `_` and `-` becomes `_`, so the name
-/// stays one file in `dir` whatever the environment holds.
+/// anything but ASCII letters, digits, `_` and `-` becomes `_`, and it is cut
+/// at [`JOB_TAG_MAX`] characters, so the name stays one file in `dir`
+/// whatever the environment holds.
 pub(crate) fn reserve_default(
     dir: &Path,
     mode: &str,
@@ -112,7 +156,8 @@ pub(crate) fn reserve_default(
     let job = match slurm_job {
         Some(id) if !id.is_empty() => {
             let safe = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-            let id: String = id.chars().map(|c| if safe(c) { c } else { '_' }).collect();
+            let id = id.chars().take(JOB_TAG_MAX);
+            let id: String = id.map(|c| if safe(c) { c } else { '_' }).collect();
             format!("-j{id}")
         }
         _ => String::new(),
@@ -137,16 +182,22 @@ pub(crate) fn reserve_default(
     Err(OutputError::NoFreeName { stem, dir })
 }
 
-/// Checks that `path` can take a result and claims its temporary file. The
-/// path must name a file; if it exists, it is refused unless `force`, and
-/// even then only a regular file is replaced. Missing directories are
-/// created, but only once every other check has passed.
+/// Checks that `path` can take a result, holds its directory and takes its
+/// claim. The path must name a file and not end like mcpi's own files; if it
+/// exists, it is refused unless `force`, and even then only a regular file
+/// is replaced. Missing directories are created, but only once every other
+/// check has passed. A temporary file that a crashed run left is replaced.
 pub(crate) fn reserve(path: &Path, force: bool) -> Result<Target, OutputError> {
     let owned = || path.to_path_buf();
     let name = match last_component(path) {
         Some(name) => name,
         None => return Err(OutputError::NotAFile { path: owned() }),
     };
+    let bytes = name.as_encoded_bytes();
+    if let Some(&(suffix, what)) = RESERVED.iter().find(|(s, _)| bytes.ends_with(s.as_bytes())) {
+        let path = owned();
+        return Err(OutputError::Reserved { path, suffix, what });
+    }
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => return Err(OutputError::IsDirectory { path: owned() }),
         Ok(_) if !force => return Err(OutputError::Exists { path: owned() }),
@@ -159,43 +210,59 @@ pub(crate) fn reserve(path: &Path, force: bool) -> Result<Target, OutputError> {
             return Err(OutputError::Unusable { path, source });
         }
     }
-    let dir = parent_dir(path);
-    let temp = temp_path(path, name);
-    if temp.to_str().is_none() {
+    let names = Names::of(name);
+    if path.with_file_name(&names.temp).to_str().is_none() {
         return Err(OutputError::NotUtf8 { path: owned() });
     }
+    let dir = parent_dir(path);
     if let Err(source) = fs::create_dir_all(dir) {
         let dir = dir.to_path_buf();
         return Err(OutputError::CreateDir { dir, source });
     }
-    match fs::File::create_new(&temp) {
-        Ok(_) => {
-            let partial = partial_path(path);
-            let partial_name = partial.file_name().expect("a file name");
-            Ok(Target {
-                path: path.to_path_buf(),
-                temp,
-                partial_temp: temp_path(&partial, partial_name),
-                partial,
-                force,
-            })
-        }
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(OutputError::Taken {
+    let unwritable = |source: std::io::Error| match source.kind() {
+        ErrorKind::InvalidFilename => OutputError::NameTooLong {
             path: owned(),
-            temp,
-        }),
-        Err(source) if source.kind() == ErrorKind::InvalidFilename => {
-            Err(OutputError::NameTooLong {
+            longest: dir.join(&names.lock),
+            source,
+        },
+        _ => OutputError::DirNotWritable {
+            dir: dir.to_path_buf(),
+            source,
+        },
+    };
+    let given = path.parent().unwrap_or(Path::new(""));
+    let held = HeldDir::open(dir, given).map_err(|source| OutputError::Unusable {
+        path: owned(),
+        source,
+    })?;
+    let claim = match claim::take(&held, &names.lock) {
+        Ok(claim) => claim,
+        Err(ClaimError::Held { owner }) => {
+            let lock = held.shown(&names.lock);
+            return Err(OutputError::Taken {
                 path: owned(),
-                temp,
-                source,
-            })
+                lock,
+                owner,
+            });
         }
-        Err(source) => {
-            let dir = dir.to_path_buf();
-            Err(OutputError::DirNotWritable { dir, source })
-        }
+        Err(ClaimError::Io(source)) => return Err(unwritable(source)),
+    };
+    // The claim is ours, so a temporary file here is a crashed run's.
+    let temp = held.io(&names.temp);
+    let _ = fs::remove_file(&temp);
+    if let Err(source) = fs::File::create_new(&temp) {
+        claim.release();
+        return Err(unwritable(source));
     }
+    Ok(Target {
+        path: held.io(name),
+        temp,
+        partial: held.io(&names.partial),
+        partial_temp: held.io(&names.partial_temp),
+        dir: held,
+        claim: Some(claim),
+        force,
+    })
 }
 
 /// [`reserve`] for a new run: also refuses a path whose checkpoint holds an
@@ -205,42 +272,93 @@ pub(crate) fn reserve_new(path: &Path, force: bool) -> Result<Target, OutputErro
     if !target.partial.exists() {
         return Ok(target);
     }
+    let err = OutputError::Interrupted {
+        partial: target.shown(&target.partial),
+    };
     target.abandon();
-    Err(OutputError::Interrupted {
-        path: target.path.clone(),
-        partial: target.partial.clone(),
-    })
+    Err(err)
 }
 
-/// [`reserve`] for a path whose temporary file a crashed run left behind:
-/// removes that file first. Only for a claim known to be stale.
-pub(crate) fn take_over(path: &Path, force: bool) -> Result<Target, OutputError> {
-    if let Some(name) = last_component(path) {
-        let _ = fs::remove_file(temp_path(path, name));
+/// The names of a run's files in its directory.
+struct Names {
+    temp: OsString,
+    partial: OsString,
+    partial_temp: OsString,
+    lock: OsString,
+}
+
+impl Names {
+    fn of(name: &OsStr) -> Names {
+        let partial = partial_path(Path::new(name)).into_os_string();
+        let hidden = |name: &OsStr, suffix: &str| {
+            let mut hidden = OsString::from(".");
+            hidden.push(name);
+            hidden.push(suffix);
+            hidden
+        };
+        Names {
+            temp: hidden(name, ".tmp"),
+            partial_temp: hidden(&partial, ".tmp"),
+            lock: hidden(&partial, ".lock"),
+            partial,
+        }
     }
-    let target = reserve(path, force)?;
-    let _ = fs::remove_file(&target.partial_temp);
-    Ok(target)
-}
-
-/// The hidden temporary file beside `path`, whose last component is `name`.
-fn temp_path(path: &Path, name: &std::ffi::OsStr) -> PathBuf {
-    let mut temp_name = OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(".tmp");
-    parent_dir(path).join(temp_name)
 }
 
 impl Target {
+    /// Where the file at `io` (one of this target's paths) is now, for
+    /// messages: in the directory as it was named, or where it was moved.
+    pub(crate) fn shown(&self, io: &Path) -> PathBuf {
+        self.dir.shown(io.file_name().unwrap_or_default())
+    }
+
+    /// Writes `record` as HDF5 to `io`, the temporary file of `into` (both
+    /// this target's paths); an error names the file where the user sees
+    /// it, or says that its directory is gone.
+    pub(crate) fn write_h5(
+        &self,
+        record: &RunRecord,
+        io: &Path,
+        into: &Path,
+    ) -> Result<(), StoreError> {
+        h5::write(record, io).map_err(|e| match self.dir.is_removed() {
+            true => self
+                .write_error(into, std::io::ErrorKind::NotFound.into())
+                .into(),
+            false => e.shown_as(self.shown(io)).into(),
+        })
+    }
+
+    /// Checks that HDF5 can create the temporary results file.
+    pub(crate) fn probe(&self) -> Result<(), H5Error> {
+        h5::probe(&self.temp).map_err(|e| e.shown_as(self.shown(&self.temp)))
+    }
+
+    /// The error for a failed write of `io`: the directory is gone, or the
+    /// write's own cause.
+    fn write_error(&self, io: &Path, source: std::io::Error) -> OutputError {
+        let path = self.shown(io);
+        match self.dir.is_removed() {
+            true => OutputError::DirRemoved {
+                path,
+                dir: self.dir.given().to_path_buf(),
+            },
+            false => OutputError::Write { path, source },
+        }
+    }
+
+    /// Whether the checkpoint exists (it survives an interrupted run unless
+    /// its directory was removed).
+    pub(crate) fn checkpoint_kept(&self) -> bool {
+        self.partial.exists()
+    }
+
     /// Makes the written `partial_temp` the checkpoint, atomically replacing
     /// the previous one, and flushes the directory entry.
     pub(crate) fn checkpoint(&self) -> Result<(), OutputError> {
         fs::rename(&self.partial_temp, &self.partial)
             .and_then(|()| sync_dir(&self.partial))
-            .map_err(|source| OutputError::Write {
-                path: self.partial.clone(),
-                source,
-            })
+            .map_err(|source| self.write_error(&self.partial, source))
     }
 
     /// Moves the finished temporary file to the final path atomically and
@@ -260,13 +378,12 @@ impl Target {
         });
         result.map_err(|source| match source.kind() {
             ErrorKind::AlreadyExists => OutputError::Appeared {
-                path: self.path.clone(),
-                temp: self.temp.clone(),
+                path: self.shown(&self.path),
+                temp: self.shown(&self.temp),
             },
             _ => {
-                self.abandon();
-                let path = self.path.clone();
-                OutputError::Write { path, source }
+                let _ = fs::remove_file(&self.temp);
+                self.write_error(&self.path, source)
             }
         })
     }
@@ -278,9 +395,19 @@ impl Target {
     }
 }
 
+impl Drop for Target {
+    /// The run is over: its claim goes (a crash leaves the lock file, which
+    /// the kernel has already unlocked, for the next run to take over).
+    fn drop(&mut self) {
+        if let Some(claim) = self.claim.take() {
+            claim.release();
+        }
+    }
+}
+
 /// The last component of `path` as written, if it is a file name (not empty,
 /// `.` or `..`: `out/`, `out/.` and `out/..` name directories).
-fn last_component(path: &Path) -> Option<&std::ffi::OsStr> {
+fn last_component(path: &Path) -> Option<&OsStr> {
     let bytes = path.as_os_str().as_encoded_bytes();
     let last = bytes.rsplit(|&b| b == b'/').next()?;
     match last {
@@ -316,25 +443,42 @@ mod tests {
         reserve(path, force).unwrap_err()
     }
 
+    /// Where the target's file at `io` is, as messages name it.
+    fn at(target: &Target, io: &Path) -> PathBuf {
+        target.shown(io)
+    }
+
     #[test]
     fn default_names_carry_mode_ranks_time_and_job_and_never_collide() {
         let dir = scratch("default").join(RESULTS_DIR);
         let t = UtcTime::from_unix(1_795_915_525);
         let a = reserve_default(&dir, "balanced", 4, t, None).unwrap();
-        assert_eq!(a.path, dir.join("mcpi-balanced-4r-20261129T012525Z.h5"));
+        assert_eq!(
+            at(&a, &a.path),
+            dir.join("mcpi-balanced-4r-20261129T012525Z.h5")
+        );
         // A concurrent run (holding the temporary file) pushes the next one on.
         let b = reserve_default(&dir, "balanced", 4, t, None).unwrap();
-        assert_eq!(b.path, dir.join("mcpi-balanced-4r-20261129T012525Z-2.h5"));
+        assert_eq!(
+            at(&b, &b.path),
+            dir.join("mcpi-balanced-4r-20261129T012525Z-2.h5")
+        );
         let c = reserve_default(&dir, "direct", 3, t, Some("77")).unwrap();
-        assert_eq!(c.path, dir.join("mcpi-direct-3r-20261129T012525Z-j77.h5"));
+        assert_eq!(
+            at(&c, &c.path),
+            dir.join("mcpi-direct-3r-20261129T012525Z-j77.h5")
+        );
         // Whatever SLURM_JOB_ID holds, the name stays one file in `dir`.
         let d = reserve_default(&dir, "direct", 3, t, Some("../../x y")).unwrap();
         assert_eq!(
-            d.path,
+            at(&d, &d.path),
             dir.join("mcpi-direct-3r-20261129T012525Z-j______x_y.h5")
         );
         let e = reserve_default(&dir, "direct", 3, t, Some("")).unwrap();
-        assert_eq!(e.path, dir.join("mcpi-direct-3r-20261129T012525Z.h5"));
+        assert_eq!(
+            at(&e, &e.path),
+            dir.join("mcpi-direct-3r-20261129T012525Z.h5")
+        );
     }
 
     #[test]
@@ -359,6 +503,7 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), "keep");
         let target = reserve(&path, true).unwrap();
         target.abandon();
+        drop(target);
         assert_eq!(
             fs::read_dir(&dir).unwrap().count(),
             2,
@@ -398,6 +543,7 @@ mod tests {
             Err(OutputError::Taken { .. })
         ));
         first.abandon();
+        drop(first);
         assert!(reserve(&path, false).is_ok());
     }
 
@@ -410,6 +556,7 @@ mod tests {
         target.publish().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "new");
         assert!(!target.temp.exists());
+        drop(target);
 
         let other = dir.join("s.h5");
         let target = reserve(&other, false).unwrap();
@@ -418,7 +565,7 @@ mod tests {
         let err = target.publish().unwrap_err();
         match err {
             OutputError::Appeared { path, temp } => {
-                assert_eq!((path, &temp), (other.clone(), &target.temp));
+                assert_eq!((path, &temp), (other.clone(), &at(&target, &target.temp)));
                 assert!(temp.ends_with(".s.h5.tmp"));
             }
             err => panic!("{err}"),
@@ -437,8 +584,11 @@ mod tests {
         let dir = scratch("checkpoint");
         let path = dir.join("r.h5");
         let target = reserve(&path, false).unwrap();
-        assert_eq!(target.partial, dir.join("r.partial.h5"));
-        assert_eq!(target.partial_temp, dir.join(".r.partial.h5.tmp"));
+        assert_eq!(at(&target, &target.partial), dir.join("r.partial.h5"));
+        assert_eq!(
+            at(&target, &target.partial_temp),
+            dir.join(".r.partial.h5.tmp")
+        );
         for content in ["first", "second"] {
             fs::write(&target.partial_temp, content).unwrap();
             target.checkpoint().unwrap();
@@ -449,7 +599,9 @@ mod tests {
         let t = UtcTime::from_unix(0);
         fs::write(dir.join("mcpi-direct-2r-19700101T000000Z.partial.h5"), "").unwrap();
         let next = reserve_default(&dir, "direct", 2, t, None).unwrap();
-        assert!(next.path.ends_with("mcpi-direct-2r-19700101T000000Z-2.h5"));
+        assert!(next
+            .shown(&next.path)
+            .ends_with("mcpi-direct-2r-19700101T000000Z-2.h5"));
         fs::write(&target.temp, "final").unwrap();
         target.publish().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "final");
@@ -467,5 +619,93 @@ mod tests {
         assert!(!dir.join(".r.h5.tmp").exists(), "the claim is given up");
         fs::remove_file(dir.join("r.partial.h5")).unwrap();
         assert!(reserve_new(&path, false).is_ok());
+    }
+
+    #[test]
+    fn names_ending_like_mcpis_own_files_are_refused_with_the_reason() {
+        let dir = scratch("reserved");
+        for name in [
+            "x.partial.h5",
+            ".x.h5.tmp",
+            "x.tmp",
+            ".x.partial.h5.lock",
+            "x.partial.h5.journal",
+        ] {
+            let err = refused(&dir.join(name), true);
+            assert!(matches!(err, OutputError::Reserved { .. }), "{name}: {err}");
+        }
+        assert_eq!(
+            refused(Path::new("x.partial.h5"), false).to_string(),
+            "--output x.partial.h5 ends in .partial.h5, which mcpi keeps for its checkpoints \
+             beside the results; choose another name"
+        );
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing created");
+    }
+
+    /// Every file a run keeps beside its results, by name.
+    fn files_of(name: &str) -> Vec<OsString> {
+        let n = Names::of(OsStr::new(name));
+        vec![name.into(), n.temp, n.partial, n.partial_temp, n.lock]
+    }
+
+    proptest::proptest! {
+        /// Whatever two accepted names are, no file of one run is the other
+        /// run's results, and runs whose files meet share one claim.
+        #[test]
+        fn no_two_outputs_touch_each_others_files(
+            a in "[.]?(x|y)(\\.(h5|partial|tmp|lock|journal|hdf5)){0,3}",
+            b in "[.]?(x|y)(\\.(h5|partial|tmp|lock|journal|hdf5)){0,3}",
+        ) {
+            let accepted = |name: &str| {
+                !RESERVED.iter().any(|(suffix, _)| name.ends_with(suffix))
+            };
+            proptest::prop_assume!(a != b && accepted(&a) && accepted(&b));
+            let (fa, fb) = (files_of(&a), files_of(&b));
+            for f in &fa[1..] {
+                proptest::prop_assert!(!accepted(&f.to_string_lossy()), "{:?} of {} is a legal output", f, a);
+            }
+            let shared = fa.iter().any(|f| fb.contains(f));
+            proptest::prop_assert!(!shared || fa[4] == fb[4], "{} and {} share files but not a claim", a, b);
+            proptest::prop_assert!(!fb.contains(&fa[0]) && !fb.contains(&fa[1]));
+        }
+    }
+
+    #[test]
+    fn outputs_that_share_a_checkpoint_name_share_its_claim() {
+        let dir = scratch("shared");
+        let first = reserve(&dir.join("x"), false).unwrap();
+        let err = refused(&dir.join("x.h5"), false);
+        match &err {
+            OutputError::Taken { path, lock, owner } => {
+                assert_eq!(path, &dir.join("x.h5"));
+                assert_eq!(lock, &dir.join(".x.partial.h5.lock"));
+                let me = format!("pid {} on ", std::process::id());
+                assert!(owner.starts_with(&me), "{owner}");
+            }
+            err => panic!("{err}"),
+        }
+        assert!(err.to_string().starts_with("another mcpi run is writing "));
+        drop(first);
+        assert!(reserve(&dir.join("x.h5"), false).is_ok());
+    }
+
+    #[test]
+    fn a_run_follows_its_directory_when_it_is_renamed() {
+        let base = scratch("renamed");
+        let target = reserve(&base.join("out/r.h5"), false).unwrap();
+        fs::rename(base.join("out"), base.join("out2")).unwrap();
+        fs::write(&target.partial_temp, "saved").unwrap();
+        target.checkpoint().unwrap();
+        let moved = base.join("out2").canonicalize().unwrap();
+        assert_eq!(target.shown(&target.partial), moved.join("r.partial.h5"));
+        fs::write(&target.temp, "results").unwrap();
+        target.publish().unwrap();
+        assert_eq!(fs::read_to_string(moved.join("r.h5")).unwrap(), "results");
+        fs::remove_dir_all(moved).unwrap();
+        let err = target.checkpoint().unwrap_err();
+        assert!(matches!(err, OutputError::DirRemoved { .. }), "{err}");
+        let dir = base.join("out").display().to_string();
+        let removed = format!("the output directory {dir} was removed while mcpi ran");
+        assert!(err.to_string().ends_with(&removed), "{err}");
     }
 }

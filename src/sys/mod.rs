@@ -2,5 +2,6 @@
 //! job it runs in.
 
 pub(crate) mod clock;
+pub(crate) mod process;
 pub(crate) mod signals;
 pub(crate) mod slurm;
