@@ -338,6 +338,54 @@ fn unknown_kernel_in_the_environment() {
     );
 }
 
+#[test]
+fn kernel_name_with_white_space_or_not_utf8() {
+    let dir = scratch("kernel-bytes");
+    // Surrounding white space (a stray newline from a script) is trimmed.
+    let env = [("MCPI_KERNEL", " scalar\n")];
+    let run = mcpi_in(&dir, 3, &["--json", "-n", "1e5", "-o", "r.h5"], &env).json();
+    assert_eq!(run["kernel"], "scalar");
+    // Inside, a control character is shown escaped: the message stays one line.
+    refused_in(
+        &dir,
+        &[],
+        &[("MCPI_KERNEL", "avx\n2")],
+        USAGE,
+        "MCPI_KERNEL=avx\\n2 is not a kernel",
+    );
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = std::ffi::OsStr::from_bytes(b"avx\xff");
+    for ranks in [3, 0] {
+        let mut cmd = command(&dir, ranks, &["-n", "1e5"], &[]);
+        let run = wait(
+            cmd.env("MCPI_KERNEL", bytes).spawn().expect(SPAWN),
+            "MCPI_KERNEL",
+        );
+        check_refusal(
+            "MCPI_KERNEL not UTF-8",
+            &run,
+            USAGE,
+            "is not valid UTF-8, so it names no kernel",
+        );
+    }
+}
+
+#[test]
+fn long_input_is_echoed_cut_to_one_short_line() {
+    let digits = "1".repeat(20_000);
+    for args in [["--targets", &digits], ["--samples", &digits]] {
+        let dir = scratch("long-input");
+        refused_in(&dir, &args, &[], USAGE, "1111…1111");
+        let run = mcpi_in(&dir, 0, &args, &[]);
+        assert!(
+            run.stderr.len() < 400,
+            "{} bytes: {}",
+            run.stderr.len(),
+            run.stderr
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Where the results go.
 
@@ -706,6 +754,21 @@ fn hostile_slurm_job_id_stays_in_results() {
     let files = snapshot(&dir);
     assert_eq!(files.len(), 2, "results/ and the file: {files:?}");
     assert_eq!(inside_of(&dir.join(out)), INSIDE_1E5);
+    // A 10 KB id is cut to 64 characters; one that is not UTF-8 still tags
+    // the name.
+    let env = [("SLURM_JOB_ID", "7".repeat(10_000))];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = mcpi_in(&dir, 3, &["--json", "-n", "1e5"], &env).json();
+    let tag = format!("-j{}.h5", "7".repeat(64));
+    assert!(run["output"].as_str().unwrap().ends_with(&tag), "{run}");
+    use std::os::unix::ffi::OsStrExt;
+    let mut cmd = command(&dir, 0, &["--json", "-n", "1e5"], &[]);
+    cmd.env("SLURM_JOB_ID", std::ffi::OsStr::from_bytes(b"4\xff2"));
+    let run = wait(cmd.spawn().expect(SPAWN), "SLURM_JOB_ID not UTF-8").json();
+    assert!(
+        run["output"].as_str().unwrap().ends_with("-j4_2.h5"),
+        "{run}"
+    );
 }
 
 #[test]

@@ -53,7 +53,10 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
     if let Some(Err(e)) = slurm.as_ref().map(|job| job.check_launch(ranks)) {
         return refuse(&e);
     }
-    let kernel_override = std::env::var("MCPI_KERNEL").ok().filter(|k| !k.is_empty());
+    let kernel_override = match Kernel::from_env() {
+        Ok(name) => name,
+        Err(e) => return refuse(&e),
+    };
     if let Err(e) = Kernel::select(kernel_override.as_deref()) {
         return refuse(&e);
     }

@@ -29,6 +29,8 @@ pub enum KernelError {
     Unknown(String),
     #[error("MCPI_KERNEL={0}: this CPU does not support it")]
     Unsupported(String),
+    #[error("MCPI_KERNEL={0} is not valid UTF-8, so it names no kernel")]
+    NotUnicode(String),
 }
 
 /// A kernel implementation, chosen once per process.
@@ -52,6 +54,18 @@ impl Kernel {
         Kernel::Portable,
         Kernel::Scalar,
     ];
+
+    /// `MCPI_KERNEL` as set, without surrounding white space; `None` when it
+    /// is unset or blank.
+    pub fn from_env() -> Result<Option<String>, KernelError> {
+        match std::env::var("MCPI_KERNEL") {
+            Ok(name) => Ok(Some(name.trim().to_string()).filter(|n| !n.is_empty())),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(raw)) => {
+                Err(KernelError::NotUnicode(raw.to_string_lossy().into_owned()))
+            }
+        }
+    }
 
     /// The kernel to use: `MCPI_KERNEL` if set (an error if unknown or not
     /// supported by this CPU), otherwise the fastest one this CPU supports.

@@ -66,9 +66,13 @@ pub(crate) struct SlurmJob {
 }
 
 impl SlurmJob {
-    /// The job of this process, if it runs under Slurm.
+    /// The job of this process, if it runs under Slurm. A value that is not
+    /// UTF-8 is taken with its stray bytes as U+FFFD, not ignored: a job id
+    /// still tags the default name (as `_`s).
     pub(crate) fn from_env() -> Option<SlurmJob> {
-        SlurmJob::from_lookup(|name| std::env::var(name).ok())
+        SlurmJob::from_lookup(|name| {
+            std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+        })
     }
 
     /// The job described by `get` (a variable's value, `None` when unset);

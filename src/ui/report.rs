@@ -48,18 +48,56 @@ fn print_to_stdout(text: &str) {
 
 /// Prints `mcpi: error: <message>` on stderr.
 pub(crate) fn error(message: &str) {
-    let _ = print_to(&mut std::io::stderr(), &format!("mcpi: error: {message}"));
+    let _ = print_to(
+        &mut std::io::stderr(),
+        &format!("mcpi: error: {}", readable(message)),
+    );
 }
 
 /// Prints `mcpi: warning: <message>` on stderr.
 pub(crate) fn warning(message: &str) {
-    let _ = print_to(&mut std::io::stderr(), &format!("mcpi: warning: {message}"));
+    let _ = print_to(
+        &mut std::io::stderr(),
+        &format!("mcpi: warning: {}", readable(message)),
+    );
 }
 
 /// Prints `mcpi: <message>` on stderr, even with `--quiet`: how a run that
 /// was stopped ended.
 pub(crate) fn notice(message: &str) {
-    let _ = print_to(&mut std::io::stderr(), &format!("mcpi: {message}"));
+    let _ = print_to(
+        &mut std::io::stderr(),
+        &format!("mcpi: {}", readable(message)),
+    );
+}
+
+/// Longer words than this in a message are echoed input (a 20 KB
+/// `--targets`): [`readable`] cuts them.
+const LONGEST_WORD: usize = 160;
+
+/// `message` as one readable line, whatever input it echoes: control
+/// characters (a newline in `MCPI_KERNEL`) escaped, and any word longer than
+/// [`LONGEST_WORD`] characters cut to its start and end with its length.
+pub(crate) fn readable(message: &str) -> String {
+    let escaped: String = message
+        .chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect();
+    let words = escaped.split(' ').map(|word| {
+        let n = word.chars().count();
+        match n > LONGEST_WORD {
+            true => {
+                let head: String = word.chars().take(40).collect();
+                let tail: String = word.chars().skip(n - 20).collect();
+                format!("{head}…{tail} ({n} characters)")
+            }
+            false => word.to_string(),
+        }
+    });
+    words.collect::<Vec<_>>().join(" ")
 }
 
 /// clap's multi-line error text as one line: the message and any value list,
@@ -290,6 +328,26 @@ pub(crate) fn id_list(ids: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoed_input_reads_as_one_short_line() {
+        let long = "7".repeat(10_000);
+        let line = readable(&format!("--targets {long}: bad"));
+        assert_eq!(
+            line,
+            format!(
+                "--targets {}…{} (10001 characters) bad",
+                "7".repeat(40),
+                "7".repeat(19) + ":"
+            )
+        );
+        assert_eq!(
+            readable("MCPI_KERNEL=avx2\n is\tnot"),
+            "MCPI_KERNEL=avx2\\n is\\tnot"
+        );
+        let path = format!("/{}/r.h5", "d".repeat(150));
+        assert_eq!(readable(&path), path, "160 characters are kept whole");
+    }
 
     #[test]
     fn clap_errors_become_one_line() {
