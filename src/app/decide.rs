@@ -204,7 +204,12 @@ fn resumable(
     if !path.exists() {
         return Err(DecideError::Missing(path.to_path_buf()));
     }
-    let stored = h5::read(path)?;
+    let stored = match h5::read(path) {
+        Ok(stored) => stored,
+        // A resume that finished meanwhile removed it.
+        Err(_) if !path.exists() => return Err(DecideError::Missing(path.to_path_buf())),
+        Err(e) => return Err(e.into()),
+    };
     checkpoint::check_resumable(path, &stored, requested)?;
     (job.samples, job.chunks, job.seed) = (stored.samples, stored.chunks, stored.seed);
     job.precision = stored.precision;
