@@ -129,13 +129,68 @@ fn resumed_to(inside: u64, dir: &Path, ranks: usize, extra: &[&str]) -> serde_js
         .chain(extra)
         .copied()
         .collect();
+    let saved = chunk_rows(&dir.join("r.partial.h5"));
     let summary = mcpi_in(dir, ranks, &args, &SCALAR).json();
+    computed_only_the_missing_chunks(&saved, &dir.join("r.h5"));
     assert_eq!(summary["inside"], inside);
     assert_eq!(summary["chunks_done"], 100);
     assert_eq!(attr(&dir.join("r.h5"), "inside"), inside);
     assert_eq!(attr(&dir.join("r.h5"), "sessions"), summary["sessions"]);
     assert_eq!(listing(dir), ["r.h5"]);
     summary
+}
+
+/// `(chunk_id, session)` of every row of `/chunks` in `path`.
+fn chunk_rows(path: &Path) -> Vec<(u64, u32)> {
+    #[derive(hdf5::H5Type, Clone, Copy)]
+    #[repr(C)]
+    struct Chunk {
+        chunk_id: u64,
+        session: u32,
+    }
+    let file = hdf5::File::open(path).unwrap();
+    let rows = file.dataset("chunks").unwrap().read_raw::<Chunk>().unwrap();
+    rows.iter().map(|c| (c.chunk_id, c.session)).collect()
+}
+
+/// The last session of the run in `results` computed exactly the chunks
+/// that the checkpoint it resumed lacked (`saved`: its rows): the earlier
+/// sessions' rows are the checkpoint's, no chunk is there twice, and each
+/// session's `chunks_done` in `/sessions` counts its rows. A resume that
+/// recomputed a saved chunk would give the same inside count, but not this.
+fn computed_only_the_missing_chunks(saved: &[(u64, u32)], results: &Path) {
+    #[derive(hdf5::H5Type, Clone, Copy)]
+    #[repr(C)]
+    struct Session {
+        session: u32,
+        chunks_done: u64,
+    }
+    let rows = chunk_rows(results);
+    let file = hdf5::File::open(results).unwrap();
+    let sessions = file.dataset("sessions").unwrap().read_raw::<Session>();
+    let sessions = sessions.unwrap();
+    let last = sessions.last().unwrap().session;
+    let earlier: Vec<(u64, u32)> = rows.iter().filter(|r| r.1 < last).copied().collect();
+    assert_eq!(earlier, saved, "the earlier sessions' chunks changed");
+    let mut ids: Vec<u64> = rows.iter().map(|r| r.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), rows.len(), "a chunk computed twice");
+    let recomputed: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.1 == last && saved.iter().any(|s| s.0 == r.0))
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(recomputed, [0u64; 0], "the resume recomputed saved chunks");
+    for (i, s) in sessions.iter().enumerate() {
+        assert_eq!(s.session, i as u32);
+        let rows_of = rows.iter().filter(|r| r.1 == s.session).count() as u64;
+        assert_eq!(
+            s.chunks_done, rows_of,
+            "session {}'s chunks_done",
+            s.session
+        );
+    }
 }
 
 #[test]
@@ -182,7 +237,9 @@ fn a_precision_run_interrupted_and_resumed_stops_at_the_same_prefix() {
         "--mode",
         "direct",
     ];
+    let saved = chunk_rows(&dir.join("r.partial.h5"));
     let summary = mcpi_in(&dir, 2, &args, &[]).json();
+    computed_only_the_missing_chunks(&saved, &dir.join("r.h5"));
     for field in [
         "stopped_by",
         "chunks_used",
@@ -499,7 +556,9 @@ fn a_complete_checkpoint_is_published_by_resume() {
     let dir = scratch("int-complete-partial");
     mcpi_in(&dir, 0, &["-q", "-n", "1e5", "-o", "r.h5"], &[]).ok();
     std::fs::rename(dir.join("r.h5"), dir.join("r.partial.h5")).unwrap();
+    let saved = chunk_rows(&dir.join("r.partial.h5"));
     let summary = mcpi_in(&dir, 3, &["--resume", "r.partial.h5", "--json", "-q"], &[]).json();
+    computed_only_the_missing_chunks(&saved, &dir.join("r.h5"));
     assert_eq!(
         (summary["inside"].as_u64(), summary["sessions"].as_u64()),
         (Some(78_416), Some(2))
