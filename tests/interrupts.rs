@@ -606,3 +606,127 @@ fn a_second_resume_of_a_running_resume_is_refused() {
     wait(first, "the first resume").ok();
     assert_eq!(attr(&dir.join("r.h5"), "inside"), INSIDE_1E8);
 }
+
+/// A row of `/chunks` as mcpi writes it.
+#[derive(hdf5::H5Type, Clone, Copy)]
+#[repr(C)]
+struct ChunkRow {
+    chunk_id: u64,
+    session: u32,
+    engine_id: u32,
+    samples: u64,
+    inside: u64,
+    dispatch_s: f64,
+    done_s: f64,
+    compute_s: f64,
+    compute_cpu_s: f64,
+}
+
+/// A copy of `dir/r.partial.h5` as `dir/<name>.partial.h5`, changed by `edit`
+/// as a hand or a tool would change it.
+fn tampered(dir: &Path, name: &str, edit: impl FnOnce(&hdf5::File)) -> String {
+    let copy = format!("{name}.partial.h5");
+    std::fs::copy(dir.join("r.partial.h5"), dir.join(&copy)).unwrap();
+    edit(&hdf5::File::open_rw(dir.join(&copy)).unwrap());
+    copy
+}
+
+/// Replaces attribute `name` of `file` by `value`.
+fn set_attr<T: hdf5::H5Type>(file: &hdf5::File, name: &str, value: T) {
+    file.delete_attr(name).unwrap();
+    file.new_attr::<T>()
+        .create(name)
+        .unwrap()
+        .write_scalar(&value)
+        .unwrap();
+}
+
+/// Replaces `/chunks` of `file` by `rows`.
+fn set_chunks<T: hdf5::H5Type>(file: &hdf5::File, rows: &[T]) {
+    file.unlink("chunks").unwrap();
+    file.new_dataset_builder()
+        .with_data(rows)
+        .create("chunks")
+        .unwrap();
+}
+
+fn chunks_of(file: &hdf5::File) -> Vec<ChunkRow> {
+    file.dataset("chunks").unwrap().read_raw().unwrap()
+}
+
+#[test]
+fn resume_refuses_a_checkpoint_changed_after_it_was_written() {
+    let dir = checkpoint("int-tampered");
+    let integrity = "fails its integrity check: its contents hash to fnv1a64:";
+    let seed = tampered(&dir, "seed", |f| set_attr(f, "seed", 7u64));
+    refused(&dir, &["--resume", &seed], &format!("{seed} {integrity}"));
+    let signed = tampered(&dir, "signed", |f| set_attr(f, "seed", -1i64));
+    refused(
+        &dir,
+        &["--resume", &signed],
+        &format!(
+            "{signed} fails its integrity check: attribute seed is an int64 (-1), where mcpi \
+             writes a uint64; it was changed or corrupted after mcpi wrote it"
+        ),
+    );
+    let inside = tampered(&dir, "inside", |f| {
+        let mut rows = chunks_of(f);
+        rows[1].inside += 1000;
+        set_chunks(f, &rows);
+    });
+    refused(
+        &dir,
+        &["--resume", &inside],
+        &format!("{inside} {integrity}"),
+    );
+    let nan = tampered(&dir, "nan", |f| {
+        let mut rows = chunks_of(f);
+        rows[0].compute_s = f64::NAN;
+        set_chunks(f, &rows);
+    });
+    refused(&dir, &["--resume", &nan], &format!("{nan} {integrity}"));
+    let lacking = tampered(&dir, "lacking", |f| {
+        #[derive(hdf5::H5Type, Clone, Copy)]
+        #[repr(C)]
+        struct Lacking {
+            chunk_id: u64,
+            session: u32,
+            engine_id: u32,
+            samples: u64,
+            inside: u64,
+            dispatch_s: f64,
+            done_s: f64,
+            compute_s: f64,
+        }
+        let rows: Vec<Lacking> = chunks_of(f)
+            .iter()
+            .map(|r| Lacking {
+                chunk_id: r.chunk_id,
+                session: r.session,
+                engine_id: r.engine_id,
+                samples: r.samples,
+                inside: r.inside,
+                dispatch_s: r.dispatch_s,
+                done_s: r.done_s,
+                compute_s: r.compute_s,
+            })
+            .collect();
+        set_chunks(f, &rows);
+    });
+    refused(
+        &dir,
+        &["--resume", &lacking],
+        &format!("{lacking} is not an mcpi results file: /chunks has no field compute_cpu_s"),
+    );
+    let unsigned = tampered(&dir, "unsigned", |f| f.delete_attr("digest").unwrap());
+    refused(
+        &dir,
+        &["--resume", &unsigned],
+        &format!("{unsigned} is not an mcpi results file: no attribute digest"),
+    );
+    // The checkpoint itself is still resumable.
+    for copy in [seed, signed, inside, nan, lacking, unsigned] {
+        std::fs::remove_file(dir.join(copy)).unwrap();
+    }
+    resumed(&dir, 3, &[]);
+}

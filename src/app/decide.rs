@@ -1,5 +1,6 @@
 //! Rank 0 before any work: parse, check, claim the output, and decide.
 
+use super::audit;
 use super::session::Controller;
 use super::{EXIT_FAILURE, EXIT_USAGE};
 use crate::config::cli::Cli;
@@ -136,6 +137,8 @@ enum DecideError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Recomputed(#[from] audit::Mismatch),
 }
 
 impl From<h5::H5Error> for DecideError {
@@ -201,6 +204,7 @@ fn resumable(
     checkpoint::check_resumable(path, &stored, requested)?;
     (job.samples, job.chunks, job.seed) = (stored.samples, stored.chunks, stored.seed);
     job.precision = stored.precision;
+    audit::recheck(path, &stored, job)?;
     let final_path = checkpoint::final_path(path, &stored.output);
     let gone = checkpoint::last_session_is_gone(&stored.sessions, &World::processor_name());
     let ledger = Ledger::resume(stored);

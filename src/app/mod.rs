@@ -11,6 +11,7 @@
 //!    of an interrupted run), reports, and broadcasts the exit status that
 //!    every rank returns.
 
+mod audit;
 mod decide;
 mod session;
 #[cfg(test)]

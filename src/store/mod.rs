@@ -2,6 +2,7 @@
 //! one, and checkpoints that `--resume` continues.
 
 pub(crate) mod checkpoint;
+mod digest;
 pub mod h5;
 pub(crate) mod output;
 
