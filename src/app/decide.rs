@@ -1,9 +1,9 @@
 //! Rank 0 before any work: parse, check, claim the output, and decide.
 
-use super::audit;
 use super::session::Controller;
+use super::{audit, verify, Rank0};
 use super::{EXIT_FAILURE, EXIT_USAGE};
-use crate::config::cli::Cli;
+use crate::config::cli::{Cli, Command};
 use crate::config::{Destination, Job, Settings};
 use crate::kernel::Kernel;
 use crate::mpi::World;
@@ -27,7 +27,7 @@ pub(super) enum Verdict {
 
 /// Rank 0, in a world of `ranks`: parses and checks everything before any
 /// work starts. A refusal is printed here, once.
-pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
+pub(super) fn decide(ranks: usize) -> (Verdict, Option<Rank0>) {
     let refuse = |message: &dyn std::fmt::Display| {
         report::error(&message.to_string());
         (Verdict::Exit(EXIT_USAGE), None)
@@ -52,12 +52,18 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
     }
     let settings = Settings::from_cli(&cli);
     let slurm = SlurmJob::from_env();
+
     if let Some(Err(e)) = slurm.as_ref().map(|job| job.check_launch(ranks)) {
         return refuse(&e);
     }
     let kernel_override = std::env::var("MCPI_KERNEL").ok().filter(|k| !k.is_empty());
     if let Err(e) = Kernel::select(kernel_override.as_deref()) {
         return refuse(&e);
+    }
+    if let Some(Command::Verify { file, sample }) = &cli.command {
+        let engines = run::engines(ranks);
+        let (verdict, checker) = verify::decide(file, *sample, engines, kernel_override);
+        return (verdict, checker.map(Rank0::Verify));
     }
     let mut job = match Job::from_cli(&cli, run::engines(ranks), kernel_override) {
         Ok(job) => job,
@@ -114,7 +120,7 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
         started_utc: UtcTime::now(),
         slurm,
     };
-    (Verdict::Run(job), Some(controller))
+    (Verdict::Run(job), Some(Rank0::Run(Box::new(controller))))
 }
 
 /// Why `--resume FILE` is refused, beyond what the store layer says.
