@@ -318,7 +318,7 @@ fn unknown_mode_or_progress() {
 #[test]
 fn unknown_option_stray_argument_or_repeated_option() {
     refused("options", &["--bogus"], "unexpected argument '--bogus'");
-    refused("options", &["foo"], "unexpected argument 'foo'");
+    refused("options", &["foo"], "unrecognized subcommand 'foo'");
     refused(
         "options",
         &["--samples", "1", "--samples", "2"],
@@ -881,4 +881,143 @@ fn help_and_version_print_once_and_succeed() {
         assert_eq!(run.stderr, "");
     }
     assert!(snapshot(&dir).is_empty());
+}
+
+/// A row of `/chunks` as mcpi writes it.
+#[derive(hdf5::H5Type, Clone, Copy)]
+#[repr(C)]
+struct ChunkRow {
+    chunk_id: u64,
+    session: u32,
+    engine_id: u32,
+    samples: u64,
+    inside: u64,
+    dispatch_s: f64,
+    done_s: f64,
+    compute_s: f64,
+    compute_cpu_s: f64,
+}
+
+/// Results of `-n 1e6 -k 20` in a fresh directory named `name`.
+fn results_to_verify(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    mcpi_in(&dir, 0, &["-q", "-n", "1e6", "-k", "20", "-o", "r.h5"], &[]).ok();
+    dir
+}
+
+/// A copy of `dir/r.h5` as `dir/<name>.h5`, changed by `edit`.
+fn edited(dir: &Path, name: &str, edit: impl FnOnce(&hdf5::File)) -> String {
+    let copy = format!("{name}.h5");
+    std::fs::copy(dir.join("r.h5"), dir.join(&copy)).unwrap();
+    edit(&hdf5::File::open_rw(dir.join(&copy)).unwrap());
+    copy
+}
+
+fn set_u64(file: &hdf5::File, name: &str, value: u64) {
+    file.delete_attr(name).unwrap();
+    file.new_attr::<u64>()
+        .create(name)
+        .unwrap()
+        .write_scalar(&value)
+        .unwrap();
+}
+
+/// Makes `file` a schema 3 file (no digest), as an older mcpi wrote them.
+fn as_schema_3(file: &hdf5::File) {
+    file.delete_attr("digest").unwrap();
+    set_u64(file, "schema_version", 3);
+}
+
+/// Adds 1000 to chunk `chunk`'s inside and to the file's.
+fn add_1000_inside(file: &hdf5::File, chunk: usize) {
+    let mut rows: Vec<ChunkRow> = file.dataset("chunks").unwrap().read_raw().unwrap();
+    rows[chunk].inside += 1000;
+    file.unlink("chunks").unwrap();
+    file.new_dataset_builder()
+        .with_data(&rows)
+        .create("chunks")
+        .unwrap();
+    let inside = file.attr("inside").unwrap().read_scalar::<u64>().unwrap();
+    set_u64(file, "inside", inside + 1000);
+}
+
+#[test]
+fn verify_recomputes_a_results_file_bit_identically_on_any_ranks() {
+    let dir = results_to_verify("verify-ok");
+    let old = edited(&dir, "old", as_schema_3);
+    for ranks in [0, 1, 2, 4] {
+        for (args, line) in [
+            (
+                &["verify", "r.h5"][..],
+                "r.h5: bit-identical: 20 of 20 chunks recomputed",
+            ),
+            (
+                &["verify", "r.h5", "--sample", "3"],
+                "r.h5: bit-identical: 3 of 20 chunks recomputed",
+            ),
+            (
+                &["verify", &old],
+                "old.h5: bit-identical: 20 of 20 chunks recomputed",
+            ),
+        ] {
+            let before = snapshot(&dir);
+            let run = mcpi_in(&dir, ranks, args, &[]);
+            run.ok();
+            assert_eq!(run.stdout.trim_end(), line, "{args:?} on {ranks} ranks");
+            assert!(snapshot(&dir) == before, "verify wrote something");
+        }
+    }
+}
+
+#[test]
+fn verify_reports_the_first_chunk_that_differs() {
+    let dir = results_to_verify("verify-mismatch");
+    let inside = |chunk: u64| {
+        let file = hdf5::File::open(dir.join("r.h5")).unwrap();
+        let rows: Vec<ChunkRow> = file.dataset("chunks").unwrap().read_raw().unwrap();
+        rows[chunk as usize].inside
+    };
+    let seven = inside(7);
+    // Without a digest (schema 3), only recomputing tells.
+    let changed = edited(&dir, "changed", |f| {
+        as_schema_3(f);
+        add_1000_inside(f, 7);
+    });
+    let reason = format!(
+        "{changed}: chunk 7 recomputes to {seven} inside, the file says {}",
+        seven + 1000
+    );
+    refused_in(&dir, &["verify", &changed], &[], FAILURE, &reason);
+    let seed = edited(&dir, "seed", |f| {
+        as_schema_3(f);
+        set_u64(f, "seed", 7);
+    });
+    let reason = format!("{seed}: chunk 0 recomputes to ");
+    refused_in(&dir, &["verify", &seed], &[], FAILURE, &reason);
+    // With its digest, the change is found before any chunk is computed.
+    let digest = edited(&dir, "digest", |f| add_1000_inside(f, 7));
+    let reason = format!("{digest} fails its integrity check: its contents hash to fnv1a64:");
+    refused_in(&dir, &["verify", &digest], &[], FAILURE, &reason);
+    // A root inside that its chunks do not add up to.
+    let sum = edited(&dir, "sum", |f| {
+        as_schema_3(f);
+        set_u64(f, "inside", 5);
+    });
+    let reason = format!("{sum} says inside = 5, but its chunks add up to ");
+    refused_in(&dir, &["verify", &sum], &[], FAILURE, &reason);
+}
+
+#[test]
+fn verify_refuses_a_file_it_cannot_read() {
+    let dir = results_to_verify("verify-unreadable");
+    let good = std::fs::read(dir.join("r.h5")).unwrap();
+    std::fs::write(dir.join("cut.h5"), &good[..good.len() / 2]).unwrap();
+    for (args, reason) in [
+        (&["verify", "gone.h5"][..], "gone.h5 does not exist"),
+        (&["verify", "cut.h5"], "cut.h5 is not a readable HDF5 file"),
+        (&["verify", "r.h5", "--sample", "0"], "is zero"),
+        (&["-n", "5", "verify", "r.h5"], "cannot be used with"),
+    ] {
+        refused_in(&dir, args, &[], USAGE, reason);
+    }
 }

@@ -129,13 +129,68 @@ fn resumed_to(inside: u64, dir: &Path, ranks: usize, extra: &[&str]) -> serde_js
         .chain(extra)
         .copied()
         .collect();
+    let saved = chunk_rows(&dir.join("r.partial.h5"));
     let summary = mcpi_in(dir, ranks, &args, &SCALAR).json();
+    computed_only_the_missing_chunks(&saved, &dir.join("r.h5"));
     assert_eq!(summary["inside"], inside);
     assert_eq!(summary["chunks_done"], 100);
     assert_eq!(attr(&dir.join("r.h5"), "inside"), inside);
     assert_eq!(attr(&dir.join("r.h5"), "sessions"), summary["sessions"]);
     assert_eq!(listing(dir), ["r.h5"]);
     summary
+}
+
+/// `(chunk_id, session)` of every row of `/chunks` in `path`.
+fn chunk_rows(path: &Path) -> Vec<(u64, u32)> {
+    #[derive(hdf5::H5Type, Clone, Copy)]
+    #[repr(C)]
+    struct Chunk {
+        chunk_id: u64,
+        session: u32,
+    }
+    let file = hdf5::File::open(path).unwrap();
+    let rows = file.dataset("chunks").unwrap().read_raw::<Chunk>().unwrap();
+    rows.iter().map(|c| (c.chunk_id, c.session)).collect()
+}
+
+/// The last session of the run in `results` computed exactly the chunks
+/// that the checkpoint it resumed lacked (`saved`: its rows): the earlier
+/// sessions' rows are the checkpoint's, no chunk is there twice, and each
+/// session's `chunks_done` in `/sessions` counts its rows. A resume that
+/// recomputed a saved chunk would give the same inside count, but not this.
+fn computed_only_the_missing_chunks(saved: &[(u64, u32)], results: &Path) {
+    #[derive(hdf5::H5Type, Clone, Copy)]
+    #[repr(C)]
+    struct Session {
+        session: u32,
+        chunks_done: u64,
+    }
+    let rows = chunk_rows(results);
+    let file = hdf5::File::open(results).unwrap();
+    let sessions = file.dataset("sessions").unwrap().read_raw::<Session>();
+    let sessions = sessions.unwrap();
+    let last = sessions.last().unwrap().session;
+    let earlier: Vec<(u64, u32)> = rows.iter().filter(|r| r.1 < last).copied().collect();
+    assert_eq!(earlier, saved, "the earlier sessions' chunks changed");
+    let mut ids: Vec<u64> = rows.iter().map(|r| r.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), rows.len(), "a chunk computed twice");
+    let recomputed: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.1 == last && saved.iter().any(|s| s.0 == r.0))
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(recomputed, [0u64; 0], "the resume recomputed saved chunks");
+    for (i, s) in sessions.iter().enumerate() {
+        assert_eq!(s.session, i as u32);
+        let rows_of = rows.iter().filter(|r| r.1 == s.session).count() as u64;
+        assert_eq!(
+            s.chunks_done, rows_of,
+            "session {}'s chunks_done",
+            s.session
+        );
+    }
 }
 
 #[test]
@@ -182,7 +237,9 @@ fn a_precision_run_interrupted_and_resumed_stops_at_the_same_prefix() {
         "--mode",
         "direct",
     ];
+    let saved = chunk_rows(&dir.join("r.partial.h5"));
     let summary = mcpi_in(&dir, 2, &args, &[]).json();
+    computed_only_the_missing_chunks(&saved, &dir.join("r.h5"));
     for field in [
         "stopped_by",
         "chunks_used",
@@ -500,7 +557,9 @@ fn a_complete_checkpoint_is_published_by_resume() {
     let dir = scratch("int-complete-partial");
     mcpi_in(&dir, 0, &["-q", "-n", "1e5", "-o", "r.h5"], &[]).ok();
     std::fs::rename(dir.join("r.h5"), dir.join("r.partial.h5")).unwrap();
+    let saved = chunk_rows(&dir.join("r.partial.h5"));
     let summary = mcpi_in(&dir, 3, &["--resume", "r.partial.h5", "--json", "-q"], &[]).json();
+    computed_only_the_missing_chunks(&saved, &dir.join("r.h5"));
     assert_eq!(
         (summary["inside"].as_u64(), summary["sessions"].as_u64()),
         (Some(78_416), Some(2))
@@ -661,4 +720,128 @@ fn the_results_directory_removed_mid_run_is_reported() {
         run.stderr
     );
     assert_eq!(listing(&dir), Vec::<String>::new());
+}
+
+/// A row of `/chunks` as mcpi writes it.
+#[derive(hdf5::H5Type, Clone, Copy)]
+#[repr(C)]
+struct ChunkRow {
+    chunk_id: u64,
+    session: u32,
+    engine_id: u32,
+    samples: u64,
+    inside: u64,
+    dispatch_s: f64,
+    done_s: f64,
+    compute_s: f64,
+    compute_cpu_s: f64,
+}
+
+/// A copy of `dir/r.partial.h5` as `dir/<name>.partial.h5`, changed by `edit`
+/// as a hand or a tool would change it.
+fn tampered(dir: &Path, name: &str, edit: impl FnOnce(&hdf5::File)) -> String {
+    let copy = format!("{name}.partial.h5");
+    std::fs::copy(dir.join("r.partial.h5"), dir.join(&copy)).unwrap();
+    edit(&hdf5::File::open_rw(dir.join(&copy)).unwrap());
+    copy
+}
+
+/// Replaces attribute `name` of `file` by `value`.
+fn set_attr<T: hdf5::H5Type>(file: &hdf5::File, name: &str, value: T) {
+    file.delete_attr(name).unwrap();
+    file.new_attr::<T>()
+        .create(name)
+        .unwrap()
+        .write_scalar(&value)
+        .unwrap();
+}
+
+/// Replaces `/chunks` of `file` by `rows`.
+fn set_chunks<T: hdf5::H5Type>(file: &hdf5::File, rows: &[T]) {
+    file.unlink("chunks").unwrap();
+    file.new_dataset_builder()
+        .with_data(rows)
+        .create("chunks")
+        .unwrap();
+}
+
+fn chunks_of(file: &hdf5::File) -> Vec<ChunkRow> {
+    file.dataset("chunks").unwrap().read_raw().unwrap()
+}
+
+#[test]
+fn resume_refuses_a_checkpoint_changed_after_it_was_written() {
+    let dir = checkpoint("int-tampered");
+    let integrity = "fails its integrity check: its contents hash to fnv1a64:";
+    let seed = tampered(&dir, "seed", |f| set_attr(f, "seed", 7u64));
+    refused(&dir, &["--resume", &seed], &format!("{seed} {integrity}"));
+    let signed = tampered(&dir, "signed", |f| set_attr(f, "seed", -1i64));
+    refused(
+        &dir,
+        &["--resume", &signed],
+        &format!(
+            "{signed} fails its integrity check: attribute seed is an int64 (-1), where mcpi \
+             writes a uint64; it was changed or corrupted after mcpi wrote it"
+        ),
+    );
+    let inside = tampered(&dir, "inside", |f| {
+        let mut rows = chunks_of(f);
+        rows[1].inside += 1000;
+        set_chunks(f, &rows);
+    });
+    refused(
+        &dir,
+        &["--resume", &inside],
+        &format!("{inside} {integrity}"),
+    );
+    let nan = tampered(&dir, "nan", |f| {
+        let mut rows = chunks_of(f);
+        rows[0].compute_s = f64::NAN;
+        set_chunks(f, &rows);
+    });
+    refused(&dir, &["--resume", &nan], &format!("{nan} {integrity}"));
+    let lacking = tampered(&dir, "lacking", |f| {
+        #[derive(hdf5::H5Type, Clone, Copy)]
+        #[repr(C)]
+        struct Lacking {
+            chunk_id: u64,
+            session: u32,
+            engine_id: u32,
+            samples: u64,
+            inside: u64,
+            dispatch_s: f64,
+            done_s: f64,
+            compute_s: f64,
+        }
+        let rows: Vec<Lacking> = chunks_of(f)
+            .iter()
+            .map(|r| Lacking {
+                chunk_id: r.chunk_id,
+                session: r.session,
+                engine_id: r.engine_id,
+                samples: r.samples,
+                inside: r.inside,
+                dispatch_s: r.dispatch_s,
+                done_s: r.done_s,
+                compute_s: r.compute_s,
+            })
+            .collect();
+        set_chunks(f, &rows);
+    });
+    refused(
+        &dir,
+        &["--resume", &lacking],
+        &format!("{lacking} is not an mcpi results file: /chunks has no field compute_cpu_s"),
+    );
+    let unsigned = tampered(&dir, "unsigned", |f| f.delete_attr("digest").unwrap());
+    refused(
+        &dir,
+        &["--resume", &unsigned],
+        &format!("{unsigned} is not an mcpi results file: no attribute digest"),
+    );
+    // The checkpoint itself is still resumable.
+    for copy in [seed, signed, inside, nan, lacking, unsigned] {
+        std::fs::remove_file(dir.join(copy)).unwrap();
+    }
+    resumed(&dir, 3, &[]);
 }

@@ -135,7 +135,7 @@ fn a_straggler_and_the_balance_are_in_the_hdf5_file() {
             .unwrap()
             .read_scalar::<u64>()
             .unwrap(),
-        3
+        4
     );
 }
 

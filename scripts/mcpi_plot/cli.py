@@ -69,8 +69,8 @@ What the figures show
 Each figure has a caption with the mode, ranks, samples, seed, host and mcpi version.
 
 Files: schema 1 (no schema_version attribute), schema 2 (schema_version = 2,
-with chunks_done, sessions and /sessions) and schema 3 (with schedule, imbalance,
-stopped_by, ... and /engines' slow) are read. A partial file (chunks_done <
+with chunks_done, sessions and /sessions), schema 3 (with schedule, imbalance,
+stopped_by, ... and /engines' slow) and schema 4 (with a digest) are read. A partial file (chunks_done <
 chunks, an interrupted run; not one that --precision stopped early) given by name
 is plotted with a PARTIAL note and chunks_done of the chunks; in a sweep folder it
 is skipped with a message, and so are resumed runs (more than one session) for the

@@ -1,9 +1,9 @@
-"""Reading mcpi's results: HDF5 files (schemas 1 to 3) and sweep folders of
+"""Reading mcpi's results: HDF5 files (schemas 1 to 4) and sweep folders of
 scripts/scaling.sh (manifest.tsv), checked, with one-line errors (PlotError)."""
 
 import os
 
-SCHEMAS = (1, 2, 3)
+SCHEMAS = (1, 2, 3, 4)
 MODES = ("balanced", "direct")
 KINDS = ("strong", "weak", "schedules")
 # The schedules of a schedules sweep: direct mode, then balanced mode's schedules.
@@ -71,7 +71,7 @@ def parse_slow(text):
 
 
 class Run:
-    """One mcpi results file, schema 1, 2 or 3."""
+    """One mcpi results file, schema 1 to 4 (4 adds only the digest attribute)."""
 
     def __init__(self, path, attrs, engines, chunks, sessions):
         self.path = path

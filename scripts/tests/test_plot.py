@@ -358,9 +358,9 @@ def test_newer_schema_is_refused(sweep, tmp_path):
     bad = tmp_path / "future.h5"
     shutil.copy(os.path.join(sweep[0], "strong-direct-2r-1.h5"), bad)
     with h5py.File(bad, "a") as f:
-        f.attrs["schema_version"] = np.uint32(4)
+        f.attrs["schema_version"] = np.uint32(5)
     line = one_error_line(plot(bad))
-    assert "schema 4 is from a newer mcpi" in line and "reads schemas 1, 2, 3" in line
+    assert "schema 5 is from a newer mcpi" in line and "reads schemas 1, 2, 3, 4" in line
     assert no_figures(tmp_path)
 
 

@@ -1,8 +1,9 @@
 //! Rank 0 before any work: parse, check, claim the output, and decide.
 
 use super::session::Controller;
+use super::{audit, verify, Rank0};
 use super::{EXIT_FAILURE, EXIT_USAGE};
-use crate::config::cli::Cli;
+use crate::config::cli::{Cli, Command};
 use crate::config::{Destination, Job, Settings};
 use crate::kernel::Kernel;
 use crate::run;
@@ -25,7 +26,7 @@ pub(super) enum Verdict {
 
 /// Rank 0, in a world of `ranks`: parses and checks everything before any
 /// work starts. A refusal is printed here, once.
-pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
+pub(super) fn decide(ranks: usize) -> (Verdict, Option<Rank0>) {
     let refuse = |message: &dyn std::fmt::Display| {
         report::error(&message.to_string());
         (Verdict::Exit(EXIT_USAGE), None)
@@ -50,6 +51,7 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
     }
     let settings = Settings::from_cli(&cli);
     let slurm = SlurmJob::from_env();
+
     if let Some(Err(e)) = slurm.as_ref().map(|job| job.check_launch(ranks)) {
         return refuse(&e);
     }
@@ -59,6 +61,11 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
     };
     if let Err(e) = Kernel::select(kernel_override.as_deref()) {
         return refuse(&e);
+    }
+    if let Some(Command::Verify { file, sample }) = &cli.command {
+        let engines = run::engines(ranks);
+        let (verdict, checker) = verify::decide(file, *sample, engines, kernel_override);
+        return (verdict, checker.map(Rank0::Verify));
     }
     let mut job = match Job::from_cli(&cli, run::engines(ranks), kernel_override) {
         Ok(job) => job,
@@ -115,7 +122,7 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Controller>) {
         started_utc: UtcTime::now(),
         slurm,
     };
-    (Verdict::Run(job), Some(controller))
+    (Verdict::Run(job), Some(Rank0::Run(Box::new(controller))))
 }
 
 /// Why `--resume FILE` is refused, beyond what the store layer says.
@@ -138,6 +145,8 @@ enum DecideError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Recomputed(#[from] audit::Mismatch),
 }
 
 impl From<h5::H5Error> for DecideError {
@@ -171,7 +180,7 @@ fn claim_resumed(
     force: bool,
     job: &mut Job,
 ) -> Result<Found<(Target, Ledger)>, DecideError> {
-    let final_path = match resumable(checkpoint, requested, job)? {
+    let final_path = match resumable(checkpoint, requested, job, Recheck::No)? {
         Found::Resume((final_path, _)) => final_path,
         Found::Complete(stop) => return Ok(Found::Complete(stop)),
     };
@@ -187,19 +196,27 @@ fn claim_resumed(
         Err(OutputError::Exists { .. }) => return Err(completed()),
         Err(e) => return Err(DecideError::Store(e.into())),
     };
-    match resumable(checkpoint, requested, job)? {
+    match resumable(checkpoint, requested, job, Recheck::Yes)? {
         Found::Resume((_, ledger)) => Ok(Found::Resume((target, ledger))),
         Found::Complete(stop) => Ok(Found::Complete(stop)),
     }
 }
 
+/// Whether [`resumable`] recomputes stored chunks (see [`audit::recheck`]):
+/// once, on the file read under the claim.
+#[derive(PartialEq)]
+enum Recheck {
+    No,
+    Yes,
+}
+
 /// Reads and checks `path`, points `job` at its run and missing chunks, and
-/// returns the results path it completes into, the chunks done so far, and
-/// whether the session that wrote `path` is certainly gone.
+/// returns the results path it completes into and the chunks done so far.
 fn resumable(
     path: &Path,
     requested: &Requested,
     job: &mut Job,
+    recheck: Recheck,
 ) -> Result<Found<(PathBuf, Ledger)>, DecideError> {
     if !path.exists() {
         return Err(DecideError::Missing(path.to_path_buf()));
@@ -213,6 +230,9 @@ fn resumable(
     checkpoint::check_resumable(path, &stored, requested)?;
     (job.samples, job.chunks, job.seed) = (stored.samples, stored.chunks, stored.seed);
     job.precision = stored.precision;
+    if recheck == Recheck::Yes {
+        audit::recheck(path, &stored, job)?;
+    }
     let final_path = checkpoint::final_path(path, &stored.output);
     let ledger = Ledger::resume(stored);
     if let (Some(stop), None) = (ledger.stop(), &final_path) {

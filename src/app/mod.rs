@@ -11,10 +11,12 @@
 //!    of an interrupted run), reports, and broadcasts the exit status that
 //!    every rank returns.
 
+mod audit;
 mod decide;
 mod session;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 use crate::config::Job;
 use crate::kernel::Kernel;
@@ -25,8 +27,23 @@ use crate::sys::signals::{self, ProcessAlarm};
 use crate::ui::report;
 use decide::Verdict;
 use serde::{Deserialize, Serialize};
-use session::Session;
-use std::time::Instant;
+use session::{Controller, Session};
+use std::time::{Duration, Instant};
+use verify::Checker;
+
+/// What rank 0 does once every rank has the verdict.
+enum Rank0 {
+    /// A run's session: record the chunks, checkpoint, publish.
+    Run(Box<Controller>),
+    /// `mcpi verify`: compare the recomputed chunks with a file's.
+    Verify(Checker),
+}
+
+/// Rank 0 during the parallel section.
+enum Role {
+    Session(Box<Session>),
+    Verify(Checker),
+}
 
 /// Exit status for bad input (as clap uses).
 const EXIT_USAGE: i32 = 2;
@@ -76,23 +93,41 @@ pub fn main() -> i32 {
         kernel: kernel.name().to_string(),
     };
     let identities = world.gather_bytes(&serde_json::to_vec(&me).expect("serialisable"));
-    let session = controller
-        .zip(identities)
-        .map(|(c, ids)| Session::new(c, &job, &parse_identities(&ids), World::library_version()));
+    let role = controller.zip(identities).map(|(rank0, ids)| match rank0 {
+        Rank0::Run(c) => Role::Session(Box::new(Session::new(
+            *c,
+            &job,
+            &parse_identities(&ids),
+            World::library_version(),
+        ))),
+        Rank0::Verify(checker) => Role::Verify(checker),
+    });
     world.barrier();
     // The parallel section starts: rank 0's times count from here.
     let clock = WallClock::new();
     let startup_s = launched.elapsed().as_secs_f64();
 
-    let code = match session {
-        Some(mut session) => {
+    let code = match role {
+        Some(Role::Session(mut session)) => {
             session.begin(startup_s);
-            let outcome = run_controller(&world, &job, kernel, clock, &mut session);
+            let grace = session.grace();
+            let on_news = &mut |news| session.hear(news);
+            let outcome = run_controller(&world, &job, kernel, clock, grace, on_news);
             let ending = session.finish(outcome, &ProcessAlarm);
             if ending.abort {
                 world.abort(ending.code);
             }
             ending.code
+        }
+        Some(Role::Verify(mut checker)) => {
+            let grace = checker.grace();
+            let on_news = &mut |news| checker.hear(news);
+            let outcome = run_controller(&world, &job, kernel, clock, grace, on_news);
+            let (code, abort) = checker.finish(outcome);
+            if abort {
+                world.abort(code);
+            }
+            code
         }
         None => {
             run_engine(&world, &job, kernel);
@@ -110,17 +145,17 @@ fn parse_identities(raw: &[Vec<u8>]) -> Vec<Identity> {
 }
 
 /// Rank 0's part of the session, timed on `clock`: the controller over MPI,
-/// or every chunk itself when it is alone.
+/// or every chunk itself when it is alone. `on_news` hears each chunk;
+/// `grace` is how long a signal waits for the chunks being computed.
 fn run_controller(
     world: &World,
     job: &Job,
     kernel: Kernel,
     mut clock: WallClock,
-    s: &mut Session,
+    grace: Duration,
+    on_news: &mut dyn FnMut(run::News) -> run::Flow,
 ) -> run::Outcome {
     let todo = job.todo();
-    let grace = s.grace();
-    let on_news = &mut |news| s.hear(news);
     if world.size() == 1 {
         let work = &mut |chunk| run::compute(job, kernel, chunk);
         return alone::run_alone(&mut clock, &ProcessAlarm, job, &todo, work, on_news);

@@ -4,7 +4,7 @@
 use super::count::parse_count;
 use super::job::{Mode, Schedule};
 use crate::run::dispatch::DEFAULT_WINDOW;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -56,6 +56,8 @@ Examples:
   mpirun -n 4 mcpi --resume results/mcpi-balanced-4r-20261129T101500Z.partial.h5
                                             finish an interrupted run
   mcpi --samples 1e8                        one process: the serial baseline
+  mpirun -n 4 mcpi verify results/mcpi-balanced-4r-20261129T101500Z.h5
+                                            recompute every chunk and compare
   mcpi --generate man > mcpi.1              the man page (also bash, zsh, fish)";
 
 #[derive(Parser, Debug)]
@@ -66,9 +68,13 @@ Examples:
              direct and load-balanced interfaces, with timings written to HDF5.",
     long_about = None,
     after_help = AFTER_HELP,
-    max_term_width = 100
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true
 )]
 pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+
     /// How chunks reach the engines: 'balanced' hands the next chunk to
     /// whichever engine is free (load-balanced view); 'direct' gives each
     /// engine a fixed contiguous share (direct view).
@@ -164,6 +170,23 @@ pub(crate) struct Cli {
     /// Print the man page or a shell completion script on stdout and exit.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub(crate) generate: Option<Generate>,
+}
+
+/// What mcpi does other than a run.
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Recompute the chunks of a results file or checkpoint, under any number
+    /// of ranks, and compare them with the file: exit 0 if every one is
+    /// bit-identical, 1 at the first that is not (or if the file fails its
+    /// integrity check), 2 if the file cannot be read. Writes nothing.
+    Verify {
+        /// The results file or checkpoint (`.h5`, `.partial.h5`).
+        file: PathBuf,
+        /// Recompute only K chunks, spread evenly over the file's (the first
+        /// and the last among them) [default: all]
+        #[arg(long, value_name = "K", value_parser = parse_count, allow_hyphen_values = true)]
+        sample: Option<u64>,
+    },
 }
 
 /// What `--generate` prints.

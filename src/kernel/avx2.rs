@@ -88,8 +88,15 @@ fn outside(s: &mut __m256i, inc: __m256i, inc2: __m256i, a: Mul, a2: Mul) -> __m
     let s0 = *s;
     let s1 = _mm256_add_epi64(mul64(s0, a), inc);
     *s = _mm256_add_epi64(mul64(s0, a2), inc2);
-    let x = xsh_rr(s0);
-    let y = xsh_rr(s1);
+    outside_point(xsh_rr(s0), xsh_rr(s1))
+}
+
+/// All-ones in the lanes whose point `(x, y)` is outside, else 0; `x` and
+/// `y` in the low 32 bits of each 64-bit lane (the high halves are ignored).
+/// On its own so that the tests can feed it the boundary's edge values.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn outside_point(x: __m256i, y: __m256i) -> __m256i {
     // The add x² + y² carries out ⇔ sum < x² (unsigned) ⇔ x²^msb > sum^msb
     // (signed), and sum^msb = (x²^msb) + y² mod 2⁶⁴.
     let x2_flipped = _mm256_xor_si256(_mm256_mul_epu32(x, x), _mm256_set1_epi64x(i64::MIN));
@@ -128,4 +135,34 @@ fn count(seed: u64, chunk: u64, len: u64) -> u64 {
         inside_tail += u64::from(inside.count_ones());
     }
     rounds * LANES as u64 - outside_main + inside_tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::rng::EDGES;
+
+    #[test]
+    fn the_outside_test_is_exact_at_the_boundary() {
+        if !is_supported() {
+            eprintln!("no AVX2 on this CPU: nothing to test here");
+            return;
+        }
+        // Four points per register, with garbage in the high halves.
+        for points in EDGES.chunks(4) {
+            let lane = |i: usize, pick: fn((u32, u32)) -> u32| {
+                let v = points.get(i).map_or(0, |&(p, _)| pick(p));
+                ((0xDEAD_BEEF_u64 << 32) | u64::from(v)) as i64
+            };
+            // SAFETY (both): AVX2 was detected above.
+            let vector = |pick: fn((u32, u32)) -> u32| unsafe {
+                _mm256_set_epi64x(lane(3, pick), lane(2, pick), lane(1, pick), lane(0, pick))
+            };
+            let (x, y) = (vector(|p| p.0), vector(|p| p.1));
+            let mask = unsafe { _mm256_movemask_pd(_mm256_castsi256_pd(outside_point(x, y))) };
+            for (i, &((x, y), want)) in points.iter().enumerate() {
+                assert_eq!(mask >> i & 1 == 0, want, "({x}, {y})");
+            }
+        }
+    }
 }

@@ -103,8 +103,15 @@ fn point<const MULLO: bool>(
     let s0 = *s;
     let s1 = _mm512_add_epi64(mul64::<MULLO>(s0, a), inc);
     *s = _mm512_add_epi64(mul64::<MULLO>(s0, a2), inc2);
-    let x = xsh_rr(s0);
-    let y = xsh_rr(s1);
+    inside(xsh_rr(s0), xsh_rr(s1))
+}
+
+/// The lanes whose point `(x, y)` is inside, `x` and `y` in the low 32 bits
+/// of each 64-bit lane (the high halves are ignored). On its own so that the
+/// tests can feed it the boundary's edge values.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn inside(x: __m512i, y: __m512i) -> __mmask8 {
     let x2 = _mm512_mul_epu32(x, x);
     let sum = _mm512_add_epi64(x2, _mm512_mul_epu32(y, y));
     // No carry out of the 64-bit sum ⇔ x² + y² < 2⁶⁴.
@@ -140,7 +147,34 @@ fn count<const MULLO: bool>(seed: u64, chunk: u64, len: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::rng::EDGES;
     use crate::kernel::scalar;
+
+    #[test]
+    fn the_inside_test_is_exact_at_the_boundary() {
+        if !is_supported() {
+            eprintln!("no AVX-512F/DQ on this CPU: nothing to test here");
+            return;
+        }
+        // Eight points per register, with garbage in the high halves.
+        for points in EDGES.chunks(8) {
+            let lane = |i: usize, pick: fn((u32, u32)) -> u32| {
+                let v = points.get(i).map_or(0, |&(p, _)| pick(p));
+                ((0xDEAD_BEEF_u64 << 32) | u64::from(v)) as i64
+            };
+            let vector = |pick: fn((u32, u32)) -> u32| {
+                let l: [i64; 8] = std::array::from_fn(|i| lane(i, pick));
+                // SAFETY: AVX-512F was detected above.
+                unsafe { _mm512_set_epi64(l[7], l[6], l[5], l[4], l[3], l[2], l[1], l[0]) }
+            };
+            let (x, y) = (vector(|p| p.0), vector(|p| p.1));
+            // SAFETY: AVX-512F was detected above.
+            let mask = unsafe { inside(x, y) };
+            for (i, &((x, y), want)) in points.iter().enumerate() {
+                assert_eq!(mask >> i & 1 == 1, want, "({x}, {y})");
+            }
+        }
+    }
 
     #[test]
     fn both_multiplies_match_the_reference() {

@@ -51,3 +51,16 @@ pub fn count_inside(seed: u64, chunk: u64, len: u64) -> u64 {
     }
     len - outside_total
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::rng::EDGES;
+
+    #[test]
+    fn the_outside_test_is_exact_at_the_boundary() {
+        for &((x, y), want) in &EDGES {
+            assert_eq!(outside(x, y), u64::from(!want), "({x}, {y})");
+        }
+    }
+}

@@ -122,6 +122,28 @@ pub fn inside(x: u32, y: u32) -> bool {
     !x2.overflowing_add(y2).1
 }
 
+/// Points on both sides of the boundary `x² + y² = 2⁶⁴`, and whether each
+/// is inside: every kernel's compare is tested on them (random points reach
+/// them with a probability of about 2⁻³²).
+#[cfg(test)]
+pub(crate) const EDGES: [((u32, u32), bool); 13] = [
+    ((0, 0), true),
+    ((1, 0), true),
+    ((0, 1), true),
+    ((u32::MAX, 0), true),
+    ((0, u32::MAX), true),
+    // The largest y with x = 2³² - 1 inside, and the next one.
+    ((u32::MAX, 92_681), true),
+    ((u32::MAX, 92_682), false),
+    ((92_681, u32::MAX), true),
+    ((92_682, u32::MAX), false),
+    // The diagonal: 2·3037000499² < 2⁶⁴ ≤ 2·3037000500².
+    ((3_037_000_499, 3_037_000_499), true),
+    ((3_037_000_499, 3_037_000_500), true),
+    ((3_037_000_500, 3_037_000_500), false),
+    ((u32::MAX, u32::MAX), false),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,12 +195,10 @@ mod tests {
 
     #[test]
     fn inside_test_is_exact_at_the_boundary() {
-        assert!(inside(0, 0));
-        assert!(inside(u32::MAX, 0));
-        assert!(!inside(u32::MAX, u32::MAX));
-        // 3037000499² + 3037000499² = 18446744030759878002 < 2⁶⁴
-        assert!(inside(3_037_000_499, 3_037_000_499));
-        // 3037000500² · 2 = 18446744073709552000 ≥ 2⁶⁴
-        assert!(!inside(3_037_000_500, 3_037_000_500));
+        for &((x, y), want) in &EDGES {
+            let exact = u128::from(x).pow(2) + u128::from(y).pow(2) < 1 << 64;
+            assert_eq!(exact, want, "EDGES is wrong at ({x}, {y})");
+            assert_eq!(inside(x, y), want, "({x}, {y})");
+        }
     }
 }

@@ -19,8 +19,9 @@ use serde::Serialize;
 /// stragglers, imbalance or `--precision` (the `schedule`, `precision`,
 /// `stopped_by`, `chunks_used`, `samples_used`, `imbalance` and
 /// `balance_loss_s` attributes, `/engines`' `slow` and `idle_s`, and
-/// `/sessions`' `schedule`).
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+/// `/sessions`' `schedule`); version 3 had no `digest` attribute
+/// ([`crate::store::h5`]).
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
 /// Everything a run reports, in the order `--json` prints it.
 #[derive(Clone, Debug, Serialize, PartialEq)]

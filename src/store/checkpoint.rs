@@ -166,11 +166,11 @@ pub(crate) enum ResumeError {
     #[error("{path} has results schema {found}; this mcpi reads schema {SCHEMA_VERSION}")]
     Schema { path: String, found: u64 },
     #[error(
-        "{path} was written by mcpi {found}; this is mcpi {}: resume it with the same version",
-        env!("CARGO_PKG_VERSION")
+        "{path} was written by mcpi {}; this is mcpi {}: resume it with the same version",
+        .found.escape_debug(), env!("CARGO_PKG_VERSION")
     )]
     McpiVersion { path: String, found: String },
-    #[error("{path} uses the {found} generator; this mcpi has {RNG_NAME}")]
+    #[error("{path} uses the {} generator; this mcpi has {RNG_NAME}", .found.escape_debug())]
     Generator { path: String, found: String },
     #[error("{option} {given} does not match {path}, which has {stored}; leave {option} out to resume it")]
     Contradicts {
@@ -192,6 +192,47 @@ pub(crate) enum ResumeError {
     Impossible { path: String, plan: PlanError },
     #[error("{path} is inconsistent: its row for chunk {chunk} does not fit the run")]
     Inconsistent { path: String, chunk: u64 },
+    #[error("{path} holds {what} = {value}, which is not a time (a finite number of seconds, 0 or more)")]
+    NotATime {
+        path: String,
+        what: String,
+        value: f64,
+    },
+    #[error("{path} holds precision = {value}, which is not a positive number")]
+    BadPrecision { path: String, value: f64 },
+}
+
+/// The first time in `stored`'s rows that is not a finite number of
+/// seconds, 0 or more, named (`chunk 7's compute_s`), with its value.
+fn bad_time(stored: &Stored) -> Option<(String, f64)> {
+    let chunks = stored.rows.iter().flat_map(|c| {
+        let id = c.chunk_id;
+        [
+            ("dispatch_s", c.dispatch_s),
+            ("done_s", c.done_s),
+            ("compute_s", c.compute_s),
+            ("compute_cpu_s", c.compute_cpu_s),
+        ]
+        .map(|(field, v)| (format!("chunk {id}'s {field}"), v))
+    });
+    let engines = stored.engines.iter().flat_map(|e| {
+        let who = format!("session {}'s engine {}", e.session, e.engine_id);
+        [("busy_s", e.busy_s), ("idle_s", e.idle_s)]
+            .map(|(field, v)| (format!("{who}'s {field}"), v))
+    });
+    let sessions = stored.sessions.iter().flat_map(|s| {
+        let id = s.session;
+        [
+            ("elapsed_s", s.elapsed_s),
+            ("startup_s", s.startup_s),
+            ("controller_cpu_s", s.controller_cpu_s),
+        ]
+        .map(|(field, v)| (format!("session {id}'s {field}"), v))
+    });
+    chunks
+        .chain(engines)
+        .chain(sessions)
+        .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
 }
 
 /// Refuses a file that this mcpi cannot resume exactly: another schema, mcpi
@@ -237,6 +278,12 @@ pub(crate) fn check_resumable(
             given,
             stored: stored.precision,
         });
+    }
+    if let Some(value) = stored.precision.filter(|p| !(p.is_finite() && *p > 0.0)) {
+        return Err(ResumeError::BadPrecision { path, value });
+    }
+    if let Some((what, value)) = bad_time(stored) {
+        return Err(ResumeError::NotATime { path, what, value });
     }
     let plan = match ChunkPlan::new(stored.samples, stored.chunks) {
         Ok(plan) => plan,
@@ -358,6 +405,8 @@ mod tests {
             chunks: 4,
             seed: 7,
             precision: None,
+            inside: 2,
+            chunks_used: Some(2),
             rows: vec![row(1, 3), row(3, 2)],
             engines: Vec::new(),
             sessions: vec![session()],
@@ -424,7 +473,7 @@ mod tests {
             ..stored()
         };
         assert_eq!(refused(v1, &ok), ResumeError::SchemaOne { path: path() });
-        for found in [2, 4] {
+        for found in [3, 5] {
             let other = Stored {
                 schema_version: Some(found),
                 ..stored()
@@ -459,6 +508,25 @@ mod tests {
                 found
             }
         );
+        let mut nan = stored();
+        nan.rows[1].compute_s = f64::NAN;
+        assert_eq!(
+            refused(nan, &ok).to_string(),
+            "r.partial.h5 holds chunk 3's compute_s = NaN, which is not a time \
+             (a finite number of seconds, 0 or more)"
+        );
+        let mut inf = stored();
+        inf.sessions[0].elapsed_s = f64::INFINITY;
+        assert!(refused(inf, &ok)
+            .to_string()
+            .contains("session 0's elapsed_s = inf"));
+        let odd = Stored {
+            mcpi_version: "0.1\n\u{fffd}".into(),
+            ..stored()
+        };
+        assert!(refused(odd, &ok)
+            .to_string()
+            .starts_with("r.partial.h5 was written by mcpi 0.1\\n\u{fffd}; this is"));
         for (bad, chunk) in [(row(1, 2), 1), (row(4, 2), 4), (row(3, 2), 3)] {
             let mut s = stored();
             s.rows.push(bad);

@@ -3,6 +3,7 @@
 
 pub(crate) mod checkpoint;
 pub(crate) mod claim;
+mod digest;
 pub mod h5;
 pub(crate) mod output;
 
