@@ -197,7 +197,7 @@ fn resumable(
     if !path.exists() {
         return Err(DecideError::Missing(path.to_path_buf()));
     }
-    let stored = h5::read(path)?;
+    let stored = checkpoint::load(path)?;
     checkpoint::check_resumable(path, &stored, requested)?;
     (job.samples, job.chunks, job.seed) = (stored.samples, stored.chunks, stored.seed);
     job.precision = stored.precision;

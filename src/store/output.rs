@@ -8,6 +8,7 @@
 //! `--force`.
 
 use super::checkpoint::partial_path;
+use super::journal;
 use crate::sys::clock::UtcTime;
 use std::ffi::OsString;
 use std::fs;
@@ -19,7 +20,9 @@ pub(crate) const RESULTS_DIR: &str = "results";
 
 /// A claimed output: the final path, the temporary file reserved for it, and
 /// the checkpoint kept beside it while the run goes.
-#[derive(Debug)]
+/// Cloned for the checkpoint writer thread ([`super::writer`]), which only
+/// replaces the checkpoint and appends to its journal.
+#[derive(Clone, Debug)]
 pub(crate) struct Target {
     pub(crate) path: PathBuf,
     pub(crate) temp: PathBuf,
@@ -28,6 +31,8 @@ pub(crate) struct Target {
     /// Where each checkpoint is written before it replaces `partial`
     /// (`.<name>.partial.h5.tmp`); `temp` stays claimed meanwhile.
     pub(crate) partial_temp: PathBuf,
+    /// `<name>.partial.h5.journal`: see [`super::journal`].
+    pub(crate) journal: PathBuf,
     force: bool,
 }
 
@@ -176,6 +181,7 @@ pub(crate) fn reserve(path: &Path, force: bool) -> Result<Target, OutputError> {
                 path: path.to_path_buf(),
                 temp,
                 partial_temp: temp_path(&partial, partial_name),
+                journal: journal::path_of(&partial),
                 partial,
                 force,
             })
@@ -244,7 +250,7 @@ impl Target {
     }
 
     /// Moves the finished temporary file to the final path atomically and
-    /// removes the checkpoint. Without `--force`, if something else created
+    /// removes the checkpoint and its journal. Without `--force`, if something else created
     /// the final path meanwhile, it is left alone and the results stay in the
     /// temporary file.
     pub(crate) fn publish(&self) -> Result<(), OutputError> {
@@ -254,10 +260,14 @@ impl Target {
             // link(2) refuses to replace an existing name, unlike rename(2).
             fs::hard_link(&self.temp, &self.path).and_then(|()| fs::remove_file(&self.temp))
         };
-        let result = result.and_then(|()| match fs::remove_file(&self.partial) {
+        let remove = |path| match fs::remove_file(path) {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
-            _ => sync_dir(&self.path),
-        });
+            _ => Ok(()),
+        };
+        let result = result
+            .and_then(|()| remove(&self.journal))
+            .and_then(|()| remove(&self.partial))
+            .and_then(|()| sync_dir(&self.path));
         result.map_err(|source| match source.kind() {
             ErrorKind::AlreadyExists => OutputError::Appeared {
                 path: self.path.clone(),
@@ -450,10 +460,13 @@ mod tests {
         fs::write(dir.join("mcpi-direct-2r-19700101T000000Z.partial.h5"), "").unwrap();
         let next = reserve_default(&dir, "direct", 2, t, None).unwrap();
         assert!(next.path.ends_with("mcpi-direct-2r-19700101T000000Z-2.h5"));
+        assert_eq!(target.journal, dir.join("r.partial.h5.journal"));
+        fs::write(&target.journal, "journal").unwrap();
         fs::write(&target.temp, "final").unwrap();
         target.publish().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "final");
         assert!(!target.partial.exists() && !target.temp.exists());
+        assert!(!target.journal.exists());
         assert!(!target.partial_temp.exists());
     }
 
