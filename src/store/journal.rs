@@ -181,19 +181,28 @@ impl Journal {
             .create(true)
             .truncate(true)
             .open(path)?;
-        file.write_all_at(&header(base), 0)?;
         let mut journal = Journal {
             file,
             len: HEADER_LEN as u64,
         };
-        journal.append(first)?;
-        // The journal's name, if it is new, must outlive a crash too.
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        File::open(dir)?.sync_all()?;
-        Ok(journal)
+        let started = journal
+            .file
+            .write_all_at(&header(base), 0)
+            .and_then(|()| journal.append(first))
+            // The journal's name, if it is new, must outlive a crash too.
+            .and_then(|()| File::open(dir)?.sync_all());
+        match started {
+            Ok(()) => Ok(journal),
+            Err(e) => {
+                // Nothing of it is needed: its base holds every row before.
+                let _ = std::fs::remove_file(path);
+                Err(e)
+            }
+        }
     }
 
     /// Appends `record` and flushes it to stable storage. After a failure
