@@ -71,7 +71,7 @@ fn saved(partial: &Path) -> Vec<u64> {
             break;
         };
         let whole = [&journal[at..at + 8], payload].concat();
-        if len < 16 || (len - 16) % 64 != 0 || fnv(&whole) != u64_at(at + 8) {
+        if len < 16 || !(len - 16).is_multiple_of(64) || fnv(&whole) != u64_at(at + 8) {
             break;
         }
         ids.extend(
