@@ -8,8 +8,15 @@
 # ratios to the scalar reference and to the idiomatic `rand` f64 loop, the
 # dispatched/native ratio, a one-rank `mcpi --samples 1e10` against the bare
 # kernel, and the CPU it ran on. A few minutes on 2 cores.
+#
+# Then the cost of checkpoints: `mpirun -n 3 mcpi --samples 1e9` with 10^4
+# and 10^6 chunks, saved as often as the disk allows (--checkpoint-every 0)
+# against effectively never (1e7 s), wall time of the whole command, best of
+# alternating runs. `scripts/bench.sh checkpoint` runs only that part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/launch.sh
+source scripts/lib/launch.sh
 
 target=${CARGO_TARGET_DIR:-target}
 native_target="$target/native-cpu"
@@ -58,8 +65,59 @@ run() { # build round filter
         || { tail -n 30 "$log"; exit 1; }
 }
 
+# Best wall time, in seconds, of `mpirun -n 3 mcpi --samples 1e9 --chunks $1
+# --checkpoint-every $2` over the rounds already run (ckpt_best) and this one.
+declare -A ckpt_best
+ckpt_run() { # chunks every
+    local t0 t1 key="$1/$2"
+    rm -f "$ckpt_dir"/*.h5 "$ckpt_dir"/*.journal
+    t0=$(date +%s.%N)
+    "${MPIRUN[@]}" "$target/release/mcpi" --samples 1e9 --chunks "$1" --checkpoint-every "$2" \
+        --quiet --output "$ckpt_dir/c.h5" >>"$log" 2>&1 || { tail -n 30 "$log"; exit 1; }
+    t1=$(date +%s.%N)
+    ckpt_best[$key]=$(awk -v a="$t1" -v b="$t0" -v best="${ckpt_best[$key]:-}" 'BEGIN {
+        t = a - b; print (best == "" || t < best) ? t : best }')
+}
+
+checkpoint_section() {
+    local r ckpt_rounds=3
+    cargo build --release --quiet >>"$log" 2>&1 || { tail -n 30 "$log"; exit 1; }
+    mpirun_cmd 3
+    ckpt_dir=$(mktemp -d)
+    trap 'rm -rf "$ckpt_dir" "${e2e_dir:-}"' EXIT
+    echo "checkpoints: ${MPIRUN[*]} mcpi --samples 1e9, best wall time of $ckpt_rounds alternating runs..."
+    for r in $(seq "$ckpt_rounds"); do
+        for chunks in 1e4 1e6; do
+            ckpt_run "$chunks" 1e7
+            ckpt_run "$chunks" 0
+        done
+    done
+    printf "%-10s %18s %18s %8s\n" "chunks" "every 0 (s)" "every 1e7 (s)" "ratio"
+    for chunks in 1e4 1e6; do
+        awk -v c="$chunks" -v z="${ckpt_best[$chunks/0]}" -v n="${ckpt_best[$chunks/1e7]}" 'BEGIN {
+            printf "%-10s %18.3f %18.3f %8.2f\n", c, z, n, z / n }'
+    done
+    echo "targets:"
+    check "checkpoints 1e4 chunks: every 0 / 1e7" \
+        "$(awk -v z="${ckpt_best[1e4/0]}" -v n="${ckpt_best[1e4/1e7]}" 'BEGIN{print z/n}')" "<=" 2
+    check "checkpoints 1e6 chunks: every 0 / 1e7" \
+        "$(awk -v z="${ckpt_best[1e6/0]}" -v n="${ckpt_best[1e6/1e7]}" 'BEGIN{print z/n}')" "<=" 3
+}
+
+check() { # label value op threshold
+    awk -v l="$1" -v v="$2" -v op="$3" -v t="$4" 'BEGIN {
+        ok = (op == ">=") ? (v >= t) : (v <= t)
+        printf "%-4s %-40s %.2f (target %s %.2f)\n", ok ? "ok" : "MISS", l, v, op, t }'
+}
+
 echo "CPU:   $(cpu_model)"
 echo "rustc: $(rustc --version)"
+if [[ ${1:-} == checkpoint ]]; then
+    echo "load:  $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (before); logs in $log"
+    checkpoint_section
+    echo "load:  $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (after)"
+    exit 0
+fi
 echo "bench: 1 thread, 2^20 points per iteration, best median of $rounds alternating runs"
 echo "load:  $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (before); logs in $log"
 
@@ -119,11 +177,6 @@ echo
 best_default=$d_default
 avx2=$(median_ns default avx2)
 portable=$(median_ns default portable)
-check() { # label value op threshold
-    awk -v l="$1" -v v="$2" -v op="$3" -v t="$4" 'BEGIN {
-        ok = (op == ">=") ? (v >= t) : (v <= t)
-        printf "%-4s %-40s %.2f (target %s %.2f)\n", ok ? "ok" : "MISS", l, v, op, t }'
-}
 echo "targets:"
 check "best path / scalar" "$(awk -v a="$scalar" -v b="$best_default" 'BEGIN{print a/b}')" ">=" 5
 check "best path / rand f64 loop" "$(awk -v a="$randf" -v b="$best_default" 'BEGIN{print a/b}')" ">=" 12
@@ -131,3 +184,5 @@ check "dispatched / native (fastest native)" "$(awk -v d="$d_default" -v b="$bes
 [[ -n "$avx2" ]] && check "avx2 / scalar" "$(awk -v a="$scalar" -v b="$avx2" 'BEGIN{print a/b}')" ">=" 2.5
 check "portable / scalar" "$(awk -v a="$scalar" -v b="$portable" 'BEGIN{print a/b}')" ">=" 1.0
 check "mcpi 1e10 end to end / bare kernel" "$(awk -v e="$e2e_ns" -v d="$d_default" -v p="$points" 'BEGIN{print e/(d/p)}')" "<=" 1.05
+echo
+checkpoint_section

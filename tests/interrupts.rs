@@ -37,12 +37,59 @@ fn start(dir: &Path, ranks: usize, extra: &[&str]) -> Child {
     command(dir, ranks, &args, &SCALAR).spawn().expect(SPAWN)
 }
 
+/// FNV-1a, 64 bits (docs/results-format.md#the-journal).
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The chunks saved in the checkpoint `partial`, as docs/results-format.md
+/// says to read it: the base's `/chunks`, then the rows of the whole records
+/// of a journal bound to this base.
+fn saved(partial: &Path) -> Vec<u64> {
+    #[derive(hdf5::H5Type, Clone, Copy)]
+    #[repr(C)]
+    struct Chunk {
+        chunk_id: u64,
+    }
+    let base = std::fs::read(partial).unwrap();
+    let file = hdf5::File::open(partial).unwrap();
+    let rows = file.dataset("chunks").unwrap().read_raw::<Chunk>().unwrap();
+    let mut ids: Vec<u64> = rows.iter().map(|c| c.chunk_id).collect();
+    let journal = std::fs::read(partial.with_extension("h5.journal")).unwrap_or_default();
+    let u64_at = |at: usize| u64::from_le_bytes(journal[at..at + 8].try_into().unwrap());
+    let bound = journal.len() >= 32
+        && journal[..8] == *b"MCPIJRNL"
+        && journal[8..16] == [1, 0, 0, 0, 64, 0, 0, 0]
+        && u64_at(16) == fnv(&base)
+        && u64_at(24) == fnv(&journal[..24]);
+    let mut at = 32;
+    while bound && journal.len() >= at + 16 {
+        let len = u64_at(at) as usize;
+        let Some(payload) = journal.get(at + 16..at + 16 + len) else {
+            break;
+        };
+        let whole = [&journal[at..at + 8], payload].concat();
+        if len < 16 || !(len - 16).is_multiple_of(64) || fnv(&whole) != u64_at(at + 8) {
+            break;
+        }
+        ids.extend(
+            payload[16..]
+                .chunks(64)
+                .map(|row| u64::from_le_bytes(row[..8].try_into().unwrap())),
+        );
+        at += 16 + len;
+    }
+    ids
+}
+
 /// Waits until `dir/r.partial.h5` holds at least `chunks` chunks.
 fn checkpointed(dir: &Path, chunks: u64, child: &mut Child) {
     let partial = dir.join("r.partial.h5");
     let started = Instant::now();
     loop {
-        if partial.exists() && attr(&partial, "chunks_done") >= chunks {
+        if partial.exists() && saved(&partial).len() as u64 >= chunks {
             return;
         }
         assert!(
@@ -311,14 +358,22 @@ fn killed(name: &str, victim: impl Fn(&Path) -> u32) {
     kill(victim(&dir.join("r.partial.h5")), libc::SIGKILL);
     let run = wait(child, "killed run");
     assert_ne!(run.status, Some(0));
-    let saved = attr(&dir.join("r.partial.h5"), "chunks_done");
+    let saved = saved(&dir.join("r.partial.h5")).len();
     assert!(saved >= 3, "{saved} chunks in the checkpoint");
     // The temporary file, the claim (its lock died with rank 0), the
-    // checkpoint, and the next checkpoint if it was being written: the
-    // resume takes the crashed run's files over.
+    // checkpoint and its journal, and the next base if it was being written:
+    // the resume takes the crashed run's files over.
     let mut left = listing(&dir);
     left.retain(|name| name != ".r.partial.h5.tmp");
-    assert_eq!(left, [".r.h5.tmp", ".r.partial.h5.lock", "r.partial.h5"]);
+    assert_eq!(
+        left,
+        [
+            ".r.h5.tmp",
+            ".r.partial.h5.lock",
+            "r.partial.h5",
+            "r.partial.h5.journal"
+        ]
+    );
     resumed(&dir, 3, &[]);
 }
 
@@ -844,4 +899,74 @@ fn resume_refuses_a_checkpoint_changed_after_it_was_written() {
         std::fs::remove_file(dir.join(copy)).unwrap();
     }
     resumed(&dir, 3, &[]);
+}
+
+#[test]
+fn the_controller_killed_during_a_save_after_every_chunk_keeps_every_saved_chunk() {
+    // 10⁴ chunks of 100 points, saved as often as the disk allows; the
+    // controller is killed at a different point of the run each time, often
+    // in the middle of an append. Every chunk seen saved before the kill is
+    // still there, and --resume computes exactly the others.
+    let args = [
+        "-q",
+        "-o",
+        "r.h5",
+        "--checkpoint-every",
+        "0",
+        "-n",
+        "1e6",
+        "-k",
+        "1e4",
+    ];
+    let whole = scratch("int-journal-whole");
+    let json: Vec<&str> = args.iter().chain(&["--json"]).copied().collect();
+    let want = mcpi_in(&whole, 3, &json, &SCALAR).json()["inside"].clone();
+    for attempt in 0..20u64 {
+        let dir = scratch(&format!("int-journal-{attempt}"));
+        let partial = dir.join("r.partial.h5");
+        let mut child = command(&dir, 3, &args, &SCALAR).spawn().expect(SPAWN);
+        let seen = 1 + 150 * attempt;
+        checkpointed(&dir, seen, &mut child);
+        kill(pids(&partial).1, libc::SIGKILL);
+        let run = wait(child, "killed run");
+        assert_ne!(run.status, Some(0), "attempt {attempt}");
+        let mut kept = saved(&partial);
+        assert!(
+            kept.len() as u64 >= seen,
+            "attempt {attempt}: {} < {seen}",
+            kept.len()
+        );
+        kept.sort_unstable();
+        let before = kept.len();
+        kept.dedup();
+        assert_eq!(kept.len(), before, "attempt {attempt}: a chunk saved twice");
+
+        let resume = ["--resume", "r.partial.h5", "--json", "-q"];
+        let summary = mcpi_in(&dir, 3, &resume, &SCALAR).json();
+        assert_eq!(summary["inside"], want, "attempt {attempt}");
+        #[derive(hdf5::H5Type, Clone, Copy)]
+        #[repr(C)]
+        struct Chunk {
+            chunk_id: u64,
+            session: u32,
+        }
+        let file = hdf5::File::open(dir.join("r.h5")).unwrap();
+        let rows = file.dataset("chunks").unwrap().read_raw::<Chunk>().unwrap();
+        let resumed: Vec<u64> = rows
+            .iter()
+            .filter(|c| c.session == 1)
+            .map(|c| c.chunk_id)
+            .collect();
+        let missing: Vec<u64> = (0..10_000)
+            .filter(|c| kept.binary_search(c).is_err())
+            .collect();
+        assert!(
+            resumed == missing,
+            "attempt {attempt}: the resume computed {} chunks, {} were missing",
+            resumed.len(),
+            missing.len()
+        );
+        assert_eq!(listing(&dir), ["r.h5"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -221,7 +221,7 @@ fn resumable(
     if !path.exists() {
         return Err(DecideError::Missing(path.to_path_buf()));
     }
-    let stored = match h5::read(path) {
+    let stored = match checkpoint::load(path) {
         Ok(stored) => stored,
         // A resume that finished meanwhile removed it.
         Err(_) if !path.exists() => return Err(DecideError::Missing(path.to_path_buf())),

@@ -1,6 +1,6 @@
-//! Rank 0 during a session: records chunks as they arrive, saves
-//! checkpoints, and writes the results (or the checkpoint of an interrupted
-//! run) at the end.
+//! Rank 0 during a session: records chunks as they arrive, hands them to the
+//! checkpoint writer thread, and writes the results (or the checkpoint of an
+//! interrupted run) at the end.
 
 use super::{Identity, EXIT_FAILURE};
 use crate::config::{Job, Mode, Settings};
@@ -11,8 +11,9 @@ use crate::record::{
 };
 use crate::run::transport::Alarm;
 use crate::run::{self, Flow, News, Outcome};
-use crate::store::checkpoint::{Cadence, Ledger, Stop};
+use crate::store::checkpoint::{self, Base, Ledger, Stop};
 use crate::store::output::Target;
+use crate::store::writer::{Policy, Writer};
 use crate::store::StoreError;
 use crate::sys::clock::{process_cpu_time, UtcTime};
 use crate::sys::signals;
@@ -33,12 +34,9 @@ pub(super) struct Controller {
 }
 
 impl Controller {
-    /// Writes `record` as the checkpoint: into its temporary file, then in
-    /// place of the previous one.
-    fn save(&self, record: &RunRecord) -> Result<(), StoreError> {
-        self.output
-            .write_h5(record, &self.output.partial_temp, &self.output.partial)?;
-        Ok(self.output.checkpoint()?)
+    /// Writes `record` as the whole checkpoint (a new base).
+    fn save(&self, record: &RunRecord) -> Result<Base, StoreError> {
+        checkpoint::write_base(&self.output, record)
     }
 }
 
@@ -70,7 +68,10 @@ pub(super) struct Session {
     /// Start of the parallel section.
     start: Instant,
     start_cpu: Duration,
-    cadence: Cadence,
+    /// The checkpoint's base as the session began, if it could be written.
+    base: Option<Base>,
+    /// Saves the chunks from the start of the parallel section to the end.
+    writer: Option<Writer>,
     /// Drawn once the parallel section starts.
     progress: Option<Progress>,
     /// Set once a checkpoint failed (warned about once).
@@ -111,7 +112,6 @@ impl Session {
             .collect();
         let now = Instant::now();
         let mut s = Session {
-            cadence: Cadence::new(c.settings.checkpoint_every, now),
             c,
             job: job.clone(),
             ranks: ranks as u32,
@@ -122,13 +122,18 @@ impl Session {
             startup_s: 0.0,
             start: now,
             start_cpu: process_cpu_time(),
+            base: None,
+            writer: None,
             progress: None,
             checkpoint_failed: false,
         };
         // From here on a resumable file exists, naming this session's
         // controller (so that no other --resume takes this one's claim).
         let record = s.record(0.0, 0.0, None);
-        s.checkpoint(&record);
+        match s.c.save(&record) {
+            Ok(base) => s.base = Some(base),
+            Err(e) => s.warn(e),
+        }
         s
     }
 
@@ -148,6 +153,13 @@ impl Session {
             self.job.chunks,
             self.c.ledger.done(),
         ));
+        self.writer = Some(Writer::start(
+            self.c.output.clone(),
+            self.base,
+            Policy::every(settings.checkpoint_every),
+            self.start,
+            self.start_cpu,
+        ));
     }
 
     /// How long to wait for the chunks being computed after a signal.
@@ -155,8 +167,9 @@ impl Session {
         self.c.settings.grace
     }
 
-    /// Records a chunk's result; saves a checkpoint when one is due.
-    /// Returns [`Flow::Enough`] once `--precision` is met.
+    /// Records a chunk's result and hands it to the checkpoint writer, which
+    /// saves it without holding the controller up. Returns [`Flow::Enough`]
+    /// once `--precision` is met.
     pub(super) fn hear(&mut self, news: News) -> Flow {
         if let News::Chunk(mut row) = news {
             row.session = self.c.ledger.session();
@@ -164,14 +177,19 @@ impl Session {
             if let Some(progress) = &mut self.progress {
                 progress.update(self.c.ledger.done());
             }
-            self.cadence.added();
+            if let Some(writer) = &self.writer {
+                writer.add(row);
+            }
         }
-        if self.cadence.due(Instant::now()) {
-            let elapsed = self.start.elapsed().as_secs_f64();
-            let cpu = process_cpu_time().saturating_sub(self.start_cpu);
-            let record = self.record(elapsed, cpu.as_secs_f64(), None);
-            self.checkpoint(&record);
-            self.cadence.saved(Instant::now());
+        if let Some(writer) = &self.writer {
+            if writer.wants_base() {
+                let elapsed = self.start.elapsed().as_secs_f64();
+                let cpu = process_cpu_time().saturating_sub(self.start_cpu);
+                writer.base(self.record(elapsed, cpu.as_secs_f64(), None));
+            }
+            if let Some(e) = writer.failure() {
+                self.warn(e);
+            }
         }
         match self.c.ledger.stop() {
             Some(Stop::Precision(_)) => Flow::Enough,
@@ -179,23 +197,24 @@ impl Session {
         }
     }
 
-    /// Saves `record` as the checkpoint; a failure is reported once and the
-    /// run goes on (the final write may still succeed).
-    fn checkpoint(&mut self, record: &RunRecord) {
-        if let Err(e) = self.c.save(record) {
-            if !std::mem::replace(&mut self.checkpoint_failed, true) {
-                report::warning(&format!("checkpoint not saved: {e}"));
-            }
+    /// A checkpoint could not be saved: said once, and the run goes on (the
+    /// next save or the final write may still succeed).
+    fn warn(&mut self, e: StoreError) {
+        if !std::mem::replace(&mut self.checkpoint_failed, true) {
+            report::warning(&format!("checkpoint not saved: {e}"));
         }
     }
 
-    /// The session is over: writes the results, or the checkpoint if the run
-    /// was stopped, and returns the exit status for every rank.
+    /// The session is over: saves every chunk the writer has not saved yet,
+    /// then writes the results, or the whole checkpoint if the run was
+    /// stopped, and returns the exit status for every rank.
     /// `alarm` tells whether a signal came after the last chunk.
-    pub(super) fn finish(self, outcome: Outcome, alarm: &impl Alarm) -> Ending {
+    pub(super) fn finish(mut self, outcome: Outcome, alarm: &impl Alarm) -> Ending {
         if let Some(progress) = &self.progress {
             progress.finish();
         }
+        // Without a new base, the base and the journal hold every chunk.
+        let flushed = self.writer.take().map_or(Ok(()), Writer::finish);
         let record = self.record(
             outcome.elapsed.as_secs_f64(),
             outcome.controller_cpu.as_secs_f64(),
@@ -210,7 +229,15 @@ impl Session {
                 .or_else(|| alarm.caught())
                 .expect("stopped by a signal");
             let code = signals::exit_status(signal);
-            let saved = c.save(&record);
+            // Everything in one base, readable alone; if that fails, the
+            // flushed journal still holds every chunk.
+            let saved = match c.save(&record) {
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&c.output.journal);
+                    Ok(())
+                }
+                Err(e) => flushed.map_err(|_| e),
+            };
             c.output.abandon();
             match saved {
                 Ok(()) => report::notice(&format!(

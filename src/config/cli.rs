@@ -157,8 +157,8 @@ pub(crate) struct Cli {
     pub(crate) resume: Option<PathBuf>,
 
     /// Save the completed chunks to `<output>.partial.h5` at most SECS after
-    /// they come in (and when a signal stops the run); 0 saves after every
-    /// chunk.
+    /// they come in (and when a signal stops the run); 0 saves as often as the
+    /// disk allows.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
     pub(crate) checkpoint_every: Duration,
 

@@ -278,6 +278,80 @@ pub(crate) fn example_engine(id: u32, pid: u32) -> EngineRow {
     }
 }
 
+/// A run of `chunks` chunks for tests: one session of two engines on
+/// ranks 1 and 2, with `rows` (of that session) done.
+#[cfg(test)]
+pub(crate) fn example_record(chunks: u64, rows: Vec<ChunkRow>) -> RunRecord {
+    let engines: Vec<EngineRow> = (0..2).map(|id| example_engine(id, 100 + id)).collect();
+    let samples: u64 = rows.iter().map(|r| r.samples).sum();
+    let inside: u64 = rows.iter().map(|r| r.inside).sum();
+    let session = SessionRow {
+        session: 0,
+        started_utc: "2026-11-29T00:00:00Z".into(),
+        mode: "balanced".into(),
+        schedule: "dynamic".into(),
+        ranks: 3,
+        engines: 2,
+        engines_used: 2,
+        elapsed_s: 1.0,
+        startup_s: 0.1,
+        controller_cpu_s: 0.01,
+        chunks_done: rows.len() as u64,
+        signal: 0,
+        controller_pid: 1,
+        controller_host: "node".into(),
+    };
+    let summary = Summary {
+        schema_version: SCHEMA_VERSION,
+        mode: "balanced".into(),
+        ranks: 3,
+        engines: 2,
+        targets: vec![0, 1],
+        samples: 1000 * chunks,
+        chunks,
+        chunks_done: rows.len() as u64,
+        samples_done: samples,
+        chunks_used: rows.len() as u64,
+        samples_used: samples,
+        sessions: 1,
+        seed: 7,
+        rng: crate::kernel::rng::RNG_NAME.into(),
+        kernel: "scalar".into(),
+        inside,
+        pi: 3.0,
+        stderr: 0.1,
+        ci95_low: 2.8,
+        ci95_high: 3.2,
+        abs_error: 0.14,
+        elapsed_s: 1.0,
+        serial_s: 1.0,
+        serial_cpu_s: 1.0,
+        startup_s: 0.1,
+        speedup: 1.0,
+        efficiency: 0.5,
+        controller_cpu_s: 0.01,
+        controller_cpu_share: 0.01,
+        window: 2,
+        schedule: "dynamic".into(),
+        precision: None,
+        stopped_by: None,
+        imbalance: 0.0,
+        balance_loss_s: 0.0,
+        output: "r.h5".into(),
+        mcpi_version: env!("CARGO_PKG_VERSION").into(),
+        created_utc: "2026-11-29T00:00:01Z".into(),
+        command: "mcpi".into(),
+        mpi_library: "test".into(),
+        slurm: None,
+    };
+    RunRecord {
+        summary,
+        engines,
+        chunks: rows,
+        sessions: vec![session],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

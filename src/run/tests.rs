@@ -9,10 +9,9 @@ use super::{compute, News, Outcome};
 use crate::config::{Job, Mode, Schedule};
 use crate::kernel::Kernel;
 use crate::record::ChunkRow;
-use crate::store::checkpoint::Cadence;
 use crate::sys::clock::WallClock;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SIGINT: i32 = libc::SIGINT;
 const SIGTERM: i32 = libc::SIGTERM;
@@ -308,51 +307,6 @@ fn engines_still_computing_after_the_grace_time_are_stranded() {
     let waited = outcome.elapsed;
     assert!(waited >= cluster.grace, "waited {waited:?}");
     assert!(waited < Duration::from_secs(2), "waited {waited:?}");
-}
-
-#[test]
-fn checkpoints_come_at_their_cadence_while_the_controller_waits() {
-    // One engine, 30 ms chunks; a checkpoint at most every 100 ms, and only
-    // when a chunk came in since the last one: the test of a checkpoint that
-    // the controller makes while it waits (News::Waiting) as well as on news.
-    let job = job(Mode::Balanced, 12, &all(1), 1);
-    let work = |_: usize, chunk| slow(&job, Duration::from_millis(30), chunk);
-    let every = Duration::from_millis(100);
-    let start = Instant::now();
-    let mut cadence = Cadence::new(every, start);
-    let mut saves: Vec<(Instant, usize)> = Vec::new();
-    let (mut arrived, mut waits) = (0, 0);
-    let cluster = Cluster {
-        job: &job,
-        grace: Duration::from_secs(30),
-        work: &work,
-        controller: TestAlarm::default(),
-        engines: vec![TestAlarm::default()],
-    };
-    cluster.run_all(&mut |news| {
-        match news {
-            News::Chunk(_) => {
-                arrived += 1;
-                cadence.added();
-            }
-            News::Waiting => waits += 1,
-        }
-        let now = Instant::now();
-        if cadence.due(now) {
-            saves.push((now, arrived));
-            cadence.saved(now);
-        }
-    });
-    assert_eq!(arrived, 12);
-    assert!(waits > 0, "the controller waited");
-    // 12 chunks of at least 30 ms: at least 360 ms, so at least 3 saves.
-    assert!(saves.len() >= 3, "{} saves", saves.len());
-    let mut last = (start, 0);
-    for &(at, chunks) in &saves {
-        assert!(at - last.0 >= every, "two saves within the cadence");
-        assert!(chunks > last.1, "a save with nothing new");
-        last = (at, chunks);
-    }
 }
 
 #[test]

@@ -1,22 +1,27 @@
 //! Checkpoints and resuming: which chunks are done, over all sessions of a
 //! run, when to save them, and whether a file may be resumed.
 //!
-//! While a run goes, rank 0 rewrites the whole results file as
-//! `<name>.partial.h5` (write a temporary file, flush, rename over the old
-//! checkpoint) at most every `--checkpoint-every` seconds, and at the end
-//! publishes `<name>.h5` and removes the checkpoint. A crash at any moment
-//! leaves the last complete checkpoint and never half a file. `mcpi --resume`
-//! reads a checkpoint back and computes only the missing chunks; each chunk's
-//! count depends only on (seed, chunk), so the final count is bit-identical
-//! to an uninterrupted run.
+//! A checkpoint is a base, `<name>.partial.h5`, with the layout of a results
+//! file and written whole (a temporary file, flushed, renamed over the old
+//! one), and its [journal](super::journal) of the chunks saved since, which
+//! rank 0's [writer](super::writer) appends to while the run goes. A crash at
+//! any moment leaves the last complete state: a whole base, and the whole
+//! records of its journal. At the end rank 0 publishes `<name>.h5` and
+//! removes both (or, when a signal stopped the run, writes everything as a
+//! new base). `mcpi --resume` reads a checkpoint back ([`load`]) and computes
+//! only the missing chunks; each chunk's count depends only on (seed, chunk),
+//! so the final count is bit-identical to an uninterrupted run.
 
-use super::h5::Stored;
+use super::h5::{self, Stored};
+use super::journal;
+use super::output::{OutputError, Target};
+use super::StoreError;
 use crate::kernel::rng::RNG_NAME;
 use crate::record::stats::meets;
-use crate::record::{ChunkRow, EngineRow, SessionRow, SCHEMA_VERSION};
+use crate::record::{tally_engines, ChunkRow, EngineRow, RunRecord, SessionRow, SCHEMA_VERSION};
 use crate::run::plan::{ChunkPlan, PlanError};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 /// The chunks of a run computed so far, with the earlier sessions' records.
 #[derive(Debug)]
@@ -200,6 +205,8 @@ pub(crate) enum ResumeError {
     },
     #[error("{path} holds precision = {value}, which is not a positive number")]
     BadPrecision { path: String, value: f64 },
+    #[error("cannot read {path}: {detail}")]
+    Journal { path: String, detail: String },
 }
 
 /// The first time in `stored`'s rows that is not a finite number of
@@ -322,39 +329,84 @@ pub(crate) fn final_path(partial: &Path, output: &str) -> Option<PathBuf> {
     (partial_path(&result) == partial).then_some(result)
 }
 
-/// When to write the next checkpoint: once `every` has passed since the
-/// last one, if a chunk came in since.
-#[derive(Debug)]
-pub(crate) struct Cadence {
-    every: Duration,
-    last: Instant,
-    unsaved: bool,
+/// A base just written: the digest its journal is bound to, and its rows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Base {
+    pub(crate) digest: u64,
+    pub(crate) rows: u64,
 }
 
-impl Cadence {
-    pub(crate) fn new(every: Duration, now: Instant) -> Cadence {
-        Cadence {
-            every,
-            last: now,
-            unsaved: false,
+/// Writes `record` as `target`'s base: into its temporary file, then in
+/// place of the previous one. The previous base's journal, if any, is no
+/// longer read: this base holds its rows.
+pub(crate) fn write_base(target: &Target, record: &RunRecord) -> Result<Base, StoreError> {
+    target.write_h5(record, &target.partial_temp, &target.partial)?;
+    let digest = journal::digest(&target.partial_temp).map_err(|source| OutputError::Write {
+        path: target.shown(&target.partial_temp),
+        source,
+    })?;
+    target.checkpoint()?;
+    Ok(Base {
+        digest,
+        rows: record.chunks.len() as u64,
+    })
+}
+
+/// Reads the checkpoint at `path` with its journal: the base's rows, then
+/// the rows of the journal's whole records, but for those the base holds
+/// already (a row that is there with other values is kept, for
+/// [`check_resumable`] to refuse). The last session's figures are those of
+/// its last record: its times, its chunks, its engines' totals.
+pub(crate) fn load(path: &Path) -> Result<Stored, StoreError> {
+    let mut stored = h5::read(path)?;
+    let journal_path = journal::path_of(path);
+    let shown = || journal_path.display().to_string();
+    let unreadable = |e: std::io::Error| ResumeError::Journal {
+        path: shown(),
+        detail: e.to_string(),
+    };
+    let digest = journal::digest(path).map_err(unreadable)?;
+    let records = journal::read(&journal_path, digest).map_err(unreadable)?;
+    let (Some(last), Some(session)) = (records.last(), stored.sessions.last()) else {
+        return Ok(stored);
+    };
+    let (elapsed_s, controller_cpu_s) = (last.elapsed_s, last.controller_cpu_s);
+    let session = session.session;
+    let mut seen: HashMap<u64, ChunkRow> = stored.rows.iter().map(|r| (r.chunk_id, *r)).collect();
+    let first_engine = stored
+        .engines
+        .iter()
+        .position(|e| e.session == session)
+        .unwrap_or(stored.engines.len());
+    let engines = &mut stored.engines[first_engine..];
+    let inconsistent = |row: &ChunkRow| ResumeError::Inconsistent {
+        path: shown(),
+        chunk: row.chunk_id,
+    };
+    for row in records.into_iter().flat_map(|r| r.rows) {
+        // The journal holds the chunks of the session that wrote it.
+        if row.session != session {
+            return Err(inconsistent(&row).into());
+        }
+        if seen.insert(row.chunk_id, row) != Some(row) {
+            stored.rows.push(row);
         }
     }
-
-    /// A chunk came in.
-    pub(crate) fn added(&mut self) {
-        self.unsaved = true;
+    let known = |row: &&ChunkRow| {
+        row.session != session
+            || engines
+                .get(row.engine_id as usize)
+                .is_some_and(|e| e.engine_id == row.engine_id)
+    };
+    if let Some(row) = stored.rows.iter().find(|row| !known(row)) {
+        return Err(inconsistent(row).into());
     }
-
-    /// Whether a checkpoint is due at `now`.
-    pub(crate) fn due(&self, now: Instant) -> bool {
-        self.unsaved && now.duration_since(self.last) >= self.every
-    }
-
-    /// A checkpoint was written at `now`.
-    pub(crate) fn saved(&mut self, now: Instant) {
-        self.last = now;
-        self.unsaved = false;
-    }
+    tally_engines(engines, session, elapsed_s, &stored.rows);
+    let last = stored.sessions.last_mut().expect("a last session");
+    last.elapsed_s = elapsed_s;
+    last.controller_cpu_s = controller_cpu_s;
+    last.chunks_done = stored.rows.iter().filter(|r| r.session == session).count() as u64;
+    Ok(stored)
 }
 
 #[cfg(test)]
@@ -541,6 +593,80 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_is_its_base_and_its_journal() {
+        use crate::record::example_record;
+        use journal::{Journal, Record};
+        let dir = std::env::temp_dir().join(format!("mcpi-load-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let target = super::super::output::reserve(&dir.join("r.h5"), false).unwrap();
+        let chunk = |id| ChunkRow {
+            engine_id: (id % 2) as u32,
+            compute_s: 0.25,
+            ..row(id, 1000)
+        };
+        let base = write_base(&target, &example_record(10, vec![chunk(0), chunk(1)])).unwrap();
+        let record = |ids: &[u64]| Record {
+            elapsed_s: 5.0,
+            controller_cpu_s: 0.5,
+            rows: ids.iter().map(|&id| chunk(id)).collect(),
+        };
+        // A row the base holds already, identical, is read once.
+        Journal::start(&target.journal, base.digest, &record(&[1, 2, 3])).unwrap();
+        let stored = load(&target.partial).unwrap();
+        let ids: Vec<u64> = stored.rows.iter().map(|r| r.chunk_id).collect();
+        assert_eq!(ids, [0, 1, 2, 3]);
+        // The session as of its last record: its times, chunks and engines.
+        let s = &stored.sessions[0];
+        assert_eq!(
+            (s.elapsed_s, s.controller_cpu_s, s.chunks_done),
+            (5.0, 0.5, 4)
+        );
+        let engines: Vec<(u64, f64)> = stored
+            .engines
+            .iter()
+            .map(|e| (e.chunks, e.busy_s))
+            .collect();
+        assert_eq!(engines, [(2, 0.5), (2, 0.5)]);
+        assert_eq!(
+            check_resumable(&target.partial, &stored, &Requested::default()),
+            Ok(())
+        );
+
+        // The same chunk with another count: refused on resume.
+        let mut other = record(&[2]);
+        other.rows[0].inside += 1;
+        let mut j = Journal::start(&target.journal, base.digest, &record(&[2])).unwrap();
+        j.append(&other).unwrap();
+        let stored = load(&target.partial).unwrap();
+        let err = check_resumable(&target.partial, &stored, &Requested::default());
+        assert!(
+            matches!(err, Err(ResumeError::Inconsistent { chunk: 2, .. })),
+            "{err:?}"
+        );
+        // Rows of another session, or of an engine the session did not have.
+        for bad in [
+            ChunkRow {
+                session: 1,
+                ..chunk(4)
+            },
+            ChunkRow {
+                engine_id: 2,
+                ..chunk(4)
+            },
+        ] {
+            let mut wrong = record(&[]);
+            wrong.rows.push(bad);
+            Journal::start(&target.journal, base.digest, &wrong).unwrap();
+            let err = load(&target.partial).unwrap_err().to_string();
+            assert!(
+                err.contains("r.partial.h5.journal is inconsistent: its row for chunk 4"),
+                "{err}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn checkpoints_sit_beside_their_results() {
         for (result, partial) in [
             ("results/a.h5", "results/a.partial.h5"),
@@ -560,21 +686,5 @@ mod tests {
         );
         assert_eq!(final_path(Path::new("a.h5"), "a.h5"), None);
         assert_eq!(final_path(Path::new("x.partial.h5"), "a.h5"), None);
-    }
-
-    #[test]
-    fn checkpoints_come_at_the_cadence() {
-        let t0 = Instant::now();
-        let at = |s| t0 + Duration::from_secs(s);
-        let mut cadence = Cadence::new(Duration::from_secs(10), t0);
-        assert!(!cadence.due(at(20)), "nothing new to save");
-        cadence.added();
-        assert!(!cadence.due(at(9)));
-        assert!(cadence.due(at(10)));
-        cadence.saved(at(10));
-        assert!(!cadence.due(at(30)));
-        cadence.added();
-        assert!(!cadence.due(at(19)));
-        assert!(cadence.due(at(20)));
     }
 }

@@ -20,6 +20,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A directory held open for the whole run.
 #[derive(Debug)]
@@ -92,11 +93,13 @@ impl HeldDir {
     }
 }
 
-/// A claim held: the lock file, locked, and its name.
+/// A claim held: the lock file, locked, and its name in the directory it
+/// keeps open (the name is reached through that directory until the end).
 #[derive(Debug)]
 pub(crate) struct Claim {
     file: File,
     io: PathBuf,
+    _dir: Arc<HeldDir>,
 }
 
 /// Why a claim was not taken.
@@ -110,7 +113,7 @@ pub(crate) enum ClaimError {
 }
 
 /// Takes the claim whose lock file is `name` in `dir`, or says who holds it.
-pub(crate) fn take(dir: &HeldDir, name: &OsStr) -> Result<Claim, ClaimError> {
+pub(crate) fn take(dir: &Arc<HeldDir>, name: &OsStr) -> Result<Claim, ClaimError> {
     let io = dir.io(name);
     loop {
         let mut file = OpenOptions::new()
@@ -145,27 +148,29 @@ pub(crate) fn take(dir: &HeldDir, name: &OsStr) -> Result<Claim, ClaimError> {
             Err(e) => return Err(ClaimError::Io(e)),
         }
         let owner = owner_record();
-        let claim = Claim { file, io };
+        let claim = Claim {
+            file,
+            io,
+            _dir: dir.clone(),
+        };
         return match claim
             .file
             .set_len(0)
             .and_then(|()| (&claim.file).write_all(owner.as_bytes()))
         {
             Ok(()) => Ok(claim),
-            Err(e) => {
-                claim.release();
-                Err(ClaimError::Io(e))
-            }
+            Err(e) => Err(ClaimError::Io(e)),
         };
     }
 }
 
-impl Claim {
-    /// Gives the claim up and removes its file (while still holding it, so
-    /// a process waiting on this file sees it gone and starts again).
-    pub(crate) fn release(self) {
+impl Drop for Claim {
+    /// Gives the claim up: removes its file while still holding the lock
+    /// (so a process waiting on this file sees it gone and starts again),
+    /// then unlocks it by closing it. A crash skips this: the kernel unlocks
+    /// the file, which the next run takes over.
+    fn drop(&mut self) {
         let _ = fs::remove_file(&self.io);
-        drop(self.file);
     }
 }
 
@@ -215,7 +220,7 @@ mod tests {
     #[test]
     fn a_claim_is_held_once_records_its_owner_and_outlives_no_one() {
         let dir = scratch("lock");
-        let held = HeldDir::open(&dir, &dir).unwrap();
+        let held = Arc::new(HeldDir::open(&dir, &dir).unwrap());
         let name = OsStr::new(".r.lock");
         let first = take(&held, name).unwrap();
         match take(&held, name) {
@@ -226,11 +231,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        // Dropped without release, as a crash would: the lock goes with the
-        // descriptor and the file left behind is taken over.
-        drop(first);
+        // Closed without removing the file, as a crash would: the lock goes
+        // with the descriptor and the file left behind is taken over.
+        // SAFETY: closes the claim's own descriptor once; `forget` keeps
+        // its drop from running (and closing it again).
+        unsafe { libc::close(first.file.as_raw_fd()) };
+        std::mem::forget(first);
         let second = take(&held, name).unwrap();
-        second.release();
+        drop(second);
         assert!(!dir.join(".r.lock").exists());
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -253,7 +261,7 @@ mod tests {
                             assert_eq!(now, 0, "two holders at once");
                             std::thread::yield_now();
                             holders.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                            claim.release();
+                            drop(claim);
                         }
                     })
                 })

@@ -5,7 +5,9 @@ pub(crate) mod checkpoint;
 pub(crate) mod claim;
 mod digest;
 pub mod h5;
+pub(crate) mod journal;
 pub(crate) mod output;
+pub(crate) mod writer;
 
 /// Why a run's files could not be kept as they should.
 #[derive(Debug, thiserror::Error)]

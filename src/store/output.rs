@@ -17,6 +17,7 @@
 use super::checkpoint::partial_path;
 use super::claim::{self, Claim, ClaimError, HeldDir};
 use super::h5::{self, H5Error};
+use super::journal;
 use super::StoreError;
 use crate::record::RunRecord;
 use crate::sys::clock::UtcTime;
@@ -24,6 +25,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Directory of the default output paths.
 pub(crate) const RESULTS_DIR: &str = "results";
@@ -41,10 +43,12 @@ pub(crate) const RESERVED: [(&str, &str); 4] = [
 /// id (`<array job>_<task>`), short enough for every name derived from it.
 const JOB_TAG_MAX: usize = 64;
 
-/// A claimed output. `path`, `temp`, `partial` and `partial_temp` are the
-/// paths to read and write, through the held directory; [`Target::shown`]
-/// gives each one's name for messages.
-#[derive(Debug)]
+/// A claimed output. `path`, `temp`, `partial`, `partial_temp` and
+/// `journal` are the paths to read and write, through the held directory;
+/// [`Target::shown`] gives each one's name for messages. Cloned for the
+/// checkpoint writer thread ([`super::writer`]), which only replaces the
+/// checkpoint and appends to its journal; the claim goes with the last clone.
+#[derive(Clone, Debug)]
 pub(crate) struct Target {
     pub(crate) path: PathBuf,
     pub(crate) temp: PathBuf,
@@ -53,9 +57,12 @@ pub(crate) struct Target {
     /// Where each checkpoint is written before it replaces `partial`
     /// (`.<name>.partial.h5.tmp`).
     pub(crate) partial_temp: PathBuf,
-    dir: HeldDir,
-    /// Taken by [`reserve`], given up when the target is dropped.
-    claim: Option<Claim>,
+    /// `<name>.partial.h5.journal`: see [`super::journal`].
+    pub(crate) journal: PathBuf,
+    dir: Arc<HeldDir>,
+    /// Taken by [`reserve`]; held, never read, and given up when the last
+    /// clone is dropped.
+    _claim: Arc<Claim>,
     force: bool,
 }
 
@@ -235,6 +242,7 @@ pub(crate) fn reserve(path: &Path, force: bool) -> Result<Target, OutputError> {
         path: owned(),
         source,
     })?;
+    let held = Arc::new(held);
     let claim = match claim::take(&held, &names.lock) {
         Ok(claim) => claim,
         Err(ClaimError::Held { owner }) => {
@@ -251,7 +259,7 @@ pub(crate) fn reserve(path: &Path, force: bool) -> Result<Target, OutputError> {
     let temp = held.io(&names.temp);
     let _ = fs::remove_file(&temp);
     if let Err(source) = fs::File::create_new(&temp) {
-        claim.release();
+        drop(claim);
         return Err(unwritable(source));
     }
     Ok(Target {
@@ -259,8 +267,9 @@ pub(crate) fn reserve(path: &Path, force: bool) -> Result<Target, OutputError> {
         temp,
         partial: held.io(&names.partial),
         partial_temp: held.io(&names.partial_temp),
+        journal: held.io(&names.journal),
         dir: held,
-        claim: Some(claim),
+        _claim: Arc::new(claim),
         force,
     })
 }
@@ -284,6 +293,7 @@ struct Names {
     temp: OsString,
     partial: OsString,
     partial_temp: OsString,
+    journal: OsString,
     lock: OsString,
 }
 
@@ -300,6 +310,7 @@ impl Names {
             temp: hidden(name, ".tmp"),
             partial_temp: hidden(&partial, ".tmp"),
             lock: hidden(&partial, ".lock"),
+            journal: journal::path_of(Path::new(&partial)).into_os_string(),
             partial,
         }
     }
@@ -362,7 +373,7 @@ impl Target {
     }
 
     /// Moves the finished temporary file to the final path atomically and
-    /// removes the checkpoint. Without `--force`, if something else created
+    /// removes the checkpoint and its journal. Without `--force`, if something else created
     /// the final path meanwhile, it is left alone and the results stay in the
     /// temporary file.
     pub(crate) fn publish(&self) -> Result<(), OutputError> {
@@ -372,10 +383,14 @@ impl Target {
             // link(2) refuses to replace an existing name, unlike rename(2).
             fs::hard_link(&self.temp, &self.path).and_then(|()| fs::remove_file(&self.temp))
         };
-        let result = result.and_then(|()| match fs::remove_file(&self.partial) {
+        let remove = |path| match fs::remove_file(path) {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
-            _ => sync_dir(&self.path),
-        });
+            _ => Ok(()),
+        };
+        let result = result
+            .and_then(|()| remove(&self.journal))
+            .and_then(|()| remove(&self.partial))
+            .and_then(|()| sync_dir(&self.path));
         result.map_err(|source| match source.kind() {
             ErrorKind::AlreadyExists => OutputError::Appeared {
                 path: self.shown(&self.path),
@@ -392,16 +407,6 @@ impl Target {
     pub(crate) fn abandon(&self) {
         let _ = fs::remove_file(&self.temp);
         let _ = fs::remove_file(&self.partial_temp);
-    }
-}
-
-impl Drop for Target {
-    /// The run is over: its claim goes (a crash leaves the lock file, which
-    /// the kernel has already unlocked, for the next run to take over).
-    fn drop(&mut self) {
-        if let Some(claim) = self.claim.take() {
-            claim.release();
-        }
     }
 }
 
@@ -602,10 +607,16 @@ mod tests {
         assert!(next
             .shown(&next.path)
             .ends_with("mcpi-direct-2r-19700101T000000Z-2.h5"));
+        assert_eq!(
+            at(&target, &target.journal),
+            dir.join("r.partial.h5.journal")
+        );
+        fs::write(&target.journal, "journal").unwrap();
         fs::write(&target.temp, "final").unwrap();
         target.publish().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "final");
         assert!(!target.partial.exists() && !target.temp.exists());
+        assert!(!target.journal.exists());
         assert!(!target.partial_temp.exists());
     }
 
@@ -645,7 +656,14 @@ mod tests {
     /// Every file a run keeps beside its results, by name.
     fn files_of(name: &str) -> Vec<OsString> {
         let n = Names::of(OsStr::new(name));
-        vec![name.into(), n.temp, n.partial, n.partial_temp, n.lock]
+        vec![
+            name.into(),
+            n.temp,
+            n.partial,
+            n.partial_temp,
+            n.lock,
+            n.journal,
+        ]
     }
 
     proptest::proptest! {
