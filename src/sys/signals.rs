@@ -31,6 +31,19 @@ static RECEIVED: AtomicU32 = AtomicU32::new(0);
 /// SIGHUP was ignored when mcpi started (`nohup mcpi`): it stays ignored.
 static HANGUP_IGNORED: AtomicBool = AtomicBool::new(false);
 
+/// Notes SIGHUP's disposition as the process was started. On Linux this
+/// runs from the executable's `.preinit_array`, before any shared library's
+/// constructor: UCX (under MPICH) installs a SIGHUP handler of its own in
+/// one, over `nohup`'s SIG_IGN, long before `main`.
+extern "C" fn note_hangup_at_start() {
+    HANGUP_IGNORED.store(is_ignored(libc::SIGHUP), Ordering::SeqCst);
+}
+
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".preinit_array"]
+static NOTE_HANGUP_AT_START: extern "C" fn() = note_hangup_at_start;
+
 extern "C" fn record(signal: libc::c_int) {
     // Async-signal-safe: two atomic operations.
     let _ = CAUGHT.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
@@ -66,10 +79,10 @@ fn stopping_set() -> libc::sigset_t {
 ///
 /// Also ignores SIGXFSZ, so that a write beyond the file-size limit
 /// (`ulimit -f`) fails with `EFBIG`, reported like any failed write, instead
-/// of killing the process (MPI abort noise, the temporary file left behind),
-/// and notes whether SIGHUP was ignored by whoever started mcpi (`nohup`).
+/// of killing the process (MPI abort noise, the temporary file left behind).
 pub(crate) fn hold() {
-    HANGUP_IGNORED.store(is_ignored(libc::SIGHUP), Ordering::SeqCst);
+    #[cfg(not(target_os = "linux"))]
+    note_hangup_at_start();
     // SAFETY: a valid, initialised set; the old mask is not needed. Ignoring
     // a signal has no preconditions.
     unsafe {
