@@ -828,6 +828,83 @@ fn an_srun_step_whose_ranks_each_run_alone_is_refused() {
 }
 
 #[test]
+fn a_launcher_whose_processes_each_see_one_rank_is_refused() {
+    // The other MPI's mpirun -n 3 starts 3 processes that each see 1 rank
+    // (for the MPICH build: Open MPI's mpirun). Every process refuses with
+    // status 2; the launcher's rank 0 alone prints the line. The same, from
+    // the variables Open MPI's mpirun sets, without any launcher.
+    let dir = scratch("wrong-launcher");
+    for rank in ["0", "1"] {
+        let env = [
+            ("OMPI_COMM_WORLD_SIZE", "3"),
+            ("OMPI_COMM_WORLD_RANK", rank),
+        ];
+        let run = mcpi_in(&dir, 0, &["-n", "1e5"], &env);
+        assert_eq!(run.status, Some(USAGE), "rank {rank}: {}", run.stderr);
+        let said = if rank == "0" { 1 } else { 0 };
+        assert_eq!(
+            run.stderr.lines().count(),
+            said,
+            "rank {rank}: {}",
+            run.stderr
+        );
+        assert_eq!(run.stdout, "");
+    }
+    let (other, library) = if common::is_open_mpi() {
+        ("mpirun.mpich", "Open MPI")
+    } else {
+        ("mpirun.openmpi", "MPICH")
+    };
+    let found = Command::new(other).arg("--version").output().is_ok();
+    if !found {
+        eprintln!("{other} is not installed: only the environment was tried");
+    } else {
+        // The usual command's arguments and environment, under `other`.
+        let exe = env!("CARGO_BIN_EXE_mcpi");
+        let cmd = command(&dir, 0, &["-n", "1e5"], &[]);
+        let args: Vec<&std::ffi::OsStr> = cmd.get_args().collect();
+        let mut words = vec!["-n", "3", exe];
+        if other == "mpirun.openmpi" {
+            words.insert(0, "--oversubscribe");
+        }
+        let mut launched = Command::new(other);
+        launched.args(&words).args(args).current_dir(&dir);
+        for (name, value) in cmd.get_envs() {
+            match value {
+                Some(v) => launched.env(name, v),
+                None => launched.env_remove(name),
+            };
+        }
+        launched
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let run = wait(
+            launched.spawn().expect(SPAWN),
+            "mcpi under the other mpirun",
+        );
+        assert_eq!(run.status, Some(USAGE), "{}", run.stderr);
+        let lines: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("mcpi"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{}", run.stderr);
+        let want = format!(
+            "mcpi: error: {} started 3 processes but MPI sees 1 rank: each would run the \
+             whole job alone. This mcpi is built with {library}: launch it with {library}'s mpirun",
+            if other == "mpirun.openmpi" {
+                "Open MPI's mpirun"
+            } else {
+                "MPICH's mpirun"
+            }
+        );
+        assert!(lines[0].starts_with(&want), "{}", lines[0]);
+        assert_eq!(run.stdout, "");
+    }
+    assert!(snapshot(&dir).is_empty(), "nothing is written");
+}
+
+#[test]
 fn more_ranks_than_chunks() {
     let dir = scratch("idle-engines");
     let alone = mcpi_in(

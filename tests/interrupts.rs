@@ -387,15 +387,34 @@ fn the_controller_killed_with_sigkill_keeps_the_last_checkpoint() {
     killed("int-kill-controller", |partial| pids(partial).1);
 }
 
-#[test]
-fn engines_still_computing_after_the_grace_time_are_given_up() {
-    // Two chunks of 5e7 points: each engine computes one for longer than
-    // the grace time; only rank 0 gets the signal, once both compute.
-    let dir = scratch("int-grace");
-    let mut child = start(&dir, 3, &["-k", "2", "--grace", "0.05"]);
-    checkpointed(&dir, 0, &mut child);
-    // The engines are past MPI_Init and waiting at the start barrier (which
-    // costs them little CPU); computing, each burns 10 ticks in 0.1 s.
+/// The largest `--samples`: one chunk of it takes centuries.
+const HUGE: &str = "18446744073709551615";
+
+/// Waits until the process `pid` has taken the `signal` sent to it (it is
+/// no longer pending): a second one sent before would merge with it.
+fn delivered(pid: u32, signal: i32) {
+    let bit = 1u64 << (signal - 1);
+    let started = Instant::now();
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let pending = status
+            .lines()
+            .filter_map(|l| l.strip_prefix("SigPnd:").or(l.strip_prefix("ShdPnd:")))
+            .any(|mask| u64::from_str_radix(mask.trim(), 16).unwrap() & bit != 0);
+        if !pending {
+            return;
+        }
+        assert!(started.elapsed() < common::TIMEOUT, "signal never taken");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits until each engine has used 10 clock ticks (0.1 s) of CPU since
+/// `dir`'s first checkpoint: they are past the start barrier (where they
+/// wait at little cost) and computing. Returns the engines' and the
+/// controller's process ids.
+fn computing(dir: &Path, child: &mut Child) -> (Vec<u32>, u32) {
+    checkpointed(dir, 0, child);
     let (engines, controller) = pids(&dir.join("r.partial.h5"));
     let before: Vec<u64> = engines.iter().map(|&pid| cpu_ticks(pid)).collect();
     while !engines
@@ -405,17 +424,215 @@ fn engines_still_computing_after_the_grace_time_are_given_up() {
     {
         std::thread::sleep(Duration::from_millis(5));
     }
-    kill(controller, libc::SIGTERM);
-    let run = wait(child, "run past its grace time");
-    assert_ne!(run.status, Some(0));
+    (engines, controller)
+}
+
+#[test]
+fn engines_still_computing_after_the_grace_time_are_given_up() {
+    // Chunks of 2⁶³ points never end: once the engines compute, only rank 0
+    // gets the signal, and the grace time runs out whatever the machine's
+    // load. With one engine, the message speaks of one.
+    for (ranks, chunks, who) in [(3, "2", "engines 0,1 were"), (2, "1", "engine 0 was")] {
+        let dir = scratch(&format!("int-grace-{ranks}"));
+        let args = ["-n", HUGE, "-k", chunks, "--grace", "0.05"];
+        let mut child = start(&dir, ranks, &args);
+        let (_, controller) = computing(&dir, &mut child);
+        kill(controller, libc::SIGTERM);
+        let run = wait(child, "run past its grace time");
+        assert_ne!(run.status, Some(0));
+        let line = format!("{who} still computing after the 0.05 s grace time");
+        assert!(run.stderr.contains(&line), "{line}\n{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("longer than the 0.05 s grace time: the chunks being computed"),
+            "warned up front:\n{}",
+            run.stderr
+        );
+        assert_eq!(attr(&dir.join("r.partial.h5"), "chunks_done"), 0);
+        assert_eq!(listing(&dir), ["r.partial.h5"]);
+    }
+}
+
+#[test]
+fn a_second_signal_stops_a_chunk_of_centuries_at_once() {
+    // Alone, rank 0 waits for its chunk after the first signal; the second
+    // gives the chunk up and saves the checkpoint without it.
+    let dir = scratch("int-second-alone");
+    let mut child = start(&dir, 0, &["-n", HUGE, "-k", "1"]);
+    checkpointed(&dir, 0, &mut child);
+    kill(child.id(), libc::SIGTERM);
+    delivered(child.id(), libc::SIGTERM);
+    kill(child.id(), libc::SIGTERM);
+    let run = wait(child, "run of one huge chunk");
     assert!(
-        run.stderr
-            .contains("engines 0,1 were still computing after the 0.05 s grace time"),
-        "{}",
+        run.stderr.contains(
+            "longer than the 30 s grace time: a signal waits for the chunk being computed \
+             (a second one stops at once, without it)"
+        ),
+        "warned up front:\n{}",
         run.stderr
     );
+    let line = "mcpi: interrupted by SIGTERM: 0/1 chunks saved in r.partial.h5; \
+                resume with mcpi --resume r.partial.h5";
+    assert!(run.stderr.contains(line), "{}", run.stderr);
+    assert_eq!(run.status, Some(143), "{}", run.stderr);
     assert_eq!(attr(&dir.join("r.partial.h5"), "chunks_done"), 0);
     assert_eq!(listing(&dir), ["r.partial.h5"]);
+
+    // Under mpirun, a second signal to rank 0 gives the engines up at once,
+    // long before the 30 s grace time.
+    let dir = scratch("int-second-mpirun");
+    let mut child = start(&dir, 3, &["-n", HUGE, "-k", "2"]);
+    let (_, controller) = computing(&dir, &mut child);
+    kill(controller, libc::SIGTERM);
+    delivered(controller, libc::SIGTERM);
+    kill(controller, libc::SIGTERM);
+    let run = wait(child, "run of two huge chunks");
+    assert_ne!(run.status, Some(0));
+    let line = "mcpi: error: engines 0,1 were still running when a second SIGTERM came; \
+                their chunks are lost, and MPI is aborted";
+    assert!(run.stderr.contains(line), "{}", run.stderr);
+    assert_eq!(attr(&dir.join("r.partial.h5"), "chunks_done"), 0);
+    assert_eq!(listing(&dir), ["r.partial.h5"]);
+}
+
+#[test]
+fn sighup_stops_mcpi_alone_and_every_rank_under_mpirun() {
+    // The terminal closed: SIGHUP reaches bare mcpi, or (a whole process
+    // group's hangup) every rank; each saves and exits 129 like SIGTERM.
+    let dir = scratch("int-hup-alone");
+    let mut child = start(&dir, 0, &[]);
+    checkpointed(&dir, 3, &mut child);
+    kill(child.id(), libc::SIGHUP);
+    let run = wait(child, "hung-up run");
+    interrupted(&dir, &run, "SIGHUP", Some(129));
+    resumed(&dir, 0, &[]);
+
+    let dir = scratch("int-hup-ranks");
+    let mut child = start(&dir, 3, &[]);
+    checkpointed(&dir, 3, &mut child);
+    let (engines, controller) = pids(&dir.join("r.partial.h5"));
+    for pid in engines.into_iter().chain([controller]) {
+        kill(pid, libc::SIGHUP);
+    }
+    let run = wait(child, "hung-up ranks");
+    interrupted(&dir, &run, "SIGHUP", Some(129));
+    resumed(&dir, 3, &[]);
+}
+
+#[test]
+fn under_nohup_sighup_is_ignored() {
+    // `nohup mcpi`: SIGHUP ignored from the start stays ignored.
+    use std::os::unix::process::CommandExt;
+    let dir = scratch("int-nohup");
+    let args: Vec<&str> = RUN.iter().chain(&["-n", "1e8"]).copied().collect();
+    let mut cmd = command(&dir, 0, &args, &SCALAR);
+    // SAFETY: signal() is async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect(SPAWN);
+    checkpointed(&dir, 3, &mut child);
+    kill(child.id(), libc::SIGHUP);
+    wait(child, "run under nohup").ok();
+    assert_eq!(attr(&dir.join("r.h5"), "inside"), INSIDE_1E8);
+    assert_eq!(listing(&dir), ["r.h5"]);
+}
+
+#[test]
+fn a_closed_output_pipe_loses_nothing() {
+    // `mcpi 2>&1 | head -1`: the reader leaves after one line; later lines
+    // fail with EPIPE (SIGPIPE is ignored), the results are written in full,
+    // and the status is 0: the reader stopped reading on purpose.
+    use std::io::{BufRead, BufReader};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let dir = scratch("int-pipe");
+    let mut fds = [0; 2];
+    // SAFETY: pipe() fills two new descriptors, each owned once below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let args = ["-o", "r.h5", "-n", "1e8"];
+    let mut cmd = command(&dir, 0, &args, &SCALAR);
+    cmd.stdout(write.try_clone().unwrap()).stderr(write);
+    let child = cmd.spawn().expect(SPAWN);
+    // Only mcpi holds the pipe's writing end now.
+    drop(cmd);
+    let mut first = String::new();
+    BufReader::new(std::fs::File::from(read))
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone: every later line fails.
+    let run = wait(child, "run with a closed pipe");
+    assert_eq!(run.status, Some(0), "first line: {first}");
+    assert_eq!(attr(&dir.join("r.h5"), "inside"), INSIDE_1E8);
+    assert_eq!(listing(&dir), ["r.h5"]);
+}
+
+#[test]
+fn a_signal_to_an_idle_engine_stops_every_rank() {
+    // Engine 2 computes nothing: not targeted (balanced), or an empty share
+    // (direct). It still relays the signal it catches.
+    for mode in ["balanced", "direct"] {
+        let dir = scratch(&format!("int-idle-{mode}"));
+        let mut child = start(&dir, 4, &["--targets", "0", "--mode", mode]);
+        checkpointed(&dir, 3, &mut child);
+        let (engines, _) = pids(&dir.join("r.partial.h5"));
+        kill(engines[2], libc::SIGTERM);
+        let run = wait(child, "interrupted run");
+        interrupted(&dir, &run, "SIGTERM", Some(143));
+        resumed(&dir, 3, &[]);
+    }
+}
+
+#[test]
+fn a_panic_on_any_rank_ends_the_job_and_keeps_the_checkpoint() {
+    // A planted panic (debug builds only) on rank 0 as it records its 3rd
+    // chunk, on engine rank 2 as it computes its 2nd, and alone: one line,
+    // MPI_Abort, the last checkpoint kept and resumable.
+    for (ranks, rank) in [(3, 0), (3, 2), (0, 0)] {
+        let what = format!("panic on rank {rank} of {ranks}");
+        let dir = scratch(&format!("int-panic-{ranks}-{rank}"));
+        let nth = if rank == 0 { "3" } else { "2" };
+        let plant = format!("{rank}:{nth}");
+        let args: Vec<&str> = RUN.iter().chain(&["-n", "1e8"]).copied().collect();
+        let env = [
+            ("MCPI_KERNEL", "scalar"),
+            ("MCPI_TEST_PANIC", plant.as_str()),
+        ];
+        let run = wait(
+            command(&dir, ranks, &args, &env).spawn().expect(SPAWN),
+            &what,
+        );
+        assert_ne!(run.status, Some(0), "{what}");
+        let lines: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("mcpi"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{what}:\n{}", run.stderr);
+        let start = format!("mcpi: error: internal error on rank {rank}: planted panic");
+        assert!(
+            lines[0].starts_with(&start) && lines[0].ends_with("; please report it"),
+            "{what}: {}",
+            lines[0]
+        );
+        assert!(
+            !run.stderr.contains("panicked at"),
+            "{what}:\n{}",
+            run.stderr
+        );
+        if rank == 0 {
+            // Its first two chunks were saved (--checkpoint-every 0).
+            assert_eq!(attr(&dir.join("r.partial.h5"), "chunks_done"), 2, "{what}");
+        }
+        let mut left = listing(&dir);
+        left.retain(|name| name != ".r.partial.h5.tmp");
+        assert_eq!(left, [".r.h5.tmp", "r.partial.h5"], "{what}");
+        resumed(&dir, ranks, &[]);
+    }
 }
 
 #[test]

@@ -6,11 +6,13 @@ use super::{EXIT_FAILURE, EXIT_USAGE};
 use crate::config::cli::{Cli, Command};
 use crate::config::{Destination, Job, Settings};
 use crate::kernel::Kernel;
+use crate::mpi::World;
 use crate::run;
 use crate::store::checkpoint::{self, Ledger, Requested, Stop};
 use crate::store::output::{self, OutputError, Target};
 use crate::store::{h5, StoreError};
 use crate::sys::clock::UtcTime;
+use crate::sys::launch::{self, Library};
 use crate::sys::slurm::SlurmJob;
 use crate::ui::report;
 use clap::Parser;
@@ -31,6 +33,15 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Rank0>) {
         report::error(&message.to_string());
         (Verdict::Exit(EXIT_USAGE), None)
     };
+    // First: under the wrong launcher every process is a rank 0 of its own,
+    // and anything said below would be said once per process.
+    let library = Library::from_version(&World::library_version());
+    if let Err(e) = launch::check(|name| std::env::var(name).ok(), ranks, library) {
+        if e.speaks() {
+            report::error(&e.to_string());
+        }
+        return (Verdict::Exit(EXIT_USAGE), None);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => return refuse(&report::one_line(&e.render().to_string())),
@@ -42,7 +53,9 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Rank0>) {
     };
     if let Some(what) = cli.generate {
         return match what.write(&mut std::io::stdout().lock()) {
+            // A reader that stopped reading (`| head`) is no failure.
             Ok(()) => (Verdict::Exit(0), None),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => (Verdict::Exit(0), None),
             Err(e) => {
                 report::error(&format!("cannot write to stdout: {e}"));
                 (Verdict::Exit(EXIT_FAILURE), None)
@@ -51,10 +64,6 @@ pub(super) fn decide(ranks: usize) -> (Verdict, Option<Rank0>) {
     }
     let settings = Settings::from_cli(&cli);
     let slurm = SlurmJob::from_env();
-
-    if let Some(Err(e)) = slurm.as_ref().map(|job| job.check_launch(ranks)) {
-        return refuse(&e);
-    }
     let kernel_override = match Kernel::from_env() {
         Ok(name) => name,
         Err(e) => return refuse(&e),

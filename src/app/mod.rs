@@ -13,6 +13,7 @@
 
 mod audit;
 mod decide;
+mod planted;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -21,11 +22,12 @@ mod verify;
 use crate::config::Job;
 use crate::kernel::Kernel;
 use crate::mpi::World;
-use crate::run::{self, alone, controller, engine, pace};
+use crate::run::{self, alone, controller, engine, pace, News};
 use crate::sys::clock::WallClock;
 use crate::sys::signals::{self, ProcessAlarm};
 use crate::ui::report;
 use decide::Verdict;
+use planted::PlantedPanic;
 use serde::{Deserialize, Serialize};
 use session::{Controller, Session};
 use std::time::{Duration, Instant};
@@ -49,6 +51,9 @@ enum Role {
 const EXIT_USAGE: i32 = 2;
 /// Exit status when the results cannot be written.
 const EXIT_FAILURE: i32 = 1;
+/// Exit status of a job ended by a panic: an internal error (sysexits.h's
+/// `EX_SOFTWARE`).
+const EXIT_INTERNAL: i32 = 70;
 
 /// Who a rank is and what it runs on (gathered on rank 0 at the start).
 #[derive(Serialize, Deserialize)]
@@ -68,6 +73,7 @@ pub fn main() -> i32 {
         return EXIT_FAILURE;
     };
     signals::install();
+    abort_on_panic(world.rank());
 
     let decided = world.is_root().then(|| decide::decide(world.size()));
     let (verdict, controller) = match decided {
@@ -94,12 +100,12 @@ pub fn main() -> i32 {
     };
     let identities = world.gather_bytes(&serde_json::to_vec(&me).expect("serialisable"));
     let role = controller.zip(identities).map(|(rank0, ids)| match rank0 {
-        Rank0::Run(c) => Role::Session(Box::new(Session::new(
-            *c,
-            &job,
-            &parse_identities(&ids),
-            World::library_version(),
-        ))),
+        Rank0::Run(c) => {
+            let ids = parse_identities(&ids);
+            let session = Session::new(*c, &job, &ids, World::library_version());
+            warn_of_long_chunks(&job, &ids, session.grace());
+            Role::Session(Box::new(session))
+        }
         Rank0::Verify(checker) => Role::Verify(checker),
     });
     world.barrier();
@@ -111,7 +117,13 @@ pub fn main() -> i32 {
         Some(Role::Session(mut session)) => {
             session.begin(startup_s);
             let grace = session.grace();
-            let on_news = &mut |news| session.hear(news);
+            let mut planted = PlantedPanic::for_rank(0);
+            let on_news = &mut |news| {
+                if let News::Chunk(row) = news {
+                    planted.chunk(row.chunk_id);
+                }
+                session.hear(news)
+            };
             let outcome = run_controller(&world, &job, kernel, clock, grace, on_news);
             let ending = session.finish(outcome, &ProcessAlarm);
             if ending.abort {
@@ -138,6 +150,72 @@ pub fn main() -> i32 {
     i32::from_le_bytes(agreed.try_into().expect("rank 0 sent an exit status"))
 }
 
+/// From now on a panic on any thread of this rank ends the whole job at
+/// once: one line on stderr, then `MPI_Abort`, which kills every rank and
+/// leaves the files as a crash does (the last checkpoint kept). Unwinding
+/// instead would reach `MPI_Finalize` while the other ranks wait for this
+/// one in a collective: the job would hang.
+fn abort_on_panic(rank: usize) {
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a panic");
+        let at = info
+            .location()
+            .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+            .unwrap_or_default();
+        // assert_eq!'s message spans lines: the error is one.
+        let message: Vec<&str> = message.lines().map(str::trim).collect();
+        report::error(&format!(
+            "internal error on rank {rank}: {}{at}; please report it",
+            message.join(" ")
+        ));
+        World::abort_from_anywhere(EXIT_INTERNAL)
+    }));
+}
+
+/// Rank 0: warns when one chunk is likely to outlast `--grace` on the
+/// slowest kernel of the targeted engines, measured here: a signal would
+/// then wait for it (rank 0 alone) or give it up (an engine).
+fn warn_of_long_chunks(job: &Job, identities: &[Identity], grace: Duration) {
+    let ranks = identities.len();
+    let kernel = identities
+        .iter()
+        .enumerate()
+        .filter(|&(rank, _)| {
+            run::engine_of_rank(ranks, rank).is_some_and(|e| job.targets.contains(&e))
+        })
+        .filter_map(|(_, id)| Kernel::select(Some(&id.kernel)).ok())
+        .max_by_key(|k| Kernel::ALL.iter().position(|a| a == k))
+        .unwrap_or_else(Kernel::best);
+    let chunk = run::longest_chunk(job, kernel);
+    if chunk <= grace {
+        return;
+    }
+    let then = match ranks {
+        1 => "a signal waits for the chunk being computed (a second one stops at once, without it)",
+        _ => "the chunks being computed when a signal comes are lost",
+    };
+    report::warning(&format!(
+        "one chunk takes about {} here, longer than the {} s grace time: {then}; \
+         more --chunks make shorter chunks",
+        about(chunk),
+        grace.as_secs_f64()
+    ));
+}
+
+/// A duration for a person: `2.5 s`, `3600 s`, `1.2e9 s`.
+fn about(d: Duration) -> String {
+    match d.as_secs_f64() {
+        s if s < 100.0 => format!("{s:.1} s"),
+        s if s < 1e6 => format!("{s:.0} s"),
+        s => format!("{s:.1e} s"),
+    }
+}
+
 fn parse_identities(raw: &[Vec<u8>]) -> Vec<Identity> {
     raw.iter()
         .map(|bytes| serde_json::from_slice(bytes).expect("every rank sent its identity"))
@@ -157,7 +235,7 @@ fn run_controller(
 ) -> run::Outcome {
     let todo = job.todo();
     if world.size() == 1 {
-        let work = &mut |chunk| run::compute(job, kernel, chunk);
+        let work = &mut |chunk| run::compute_abandonable(job, kernel, chunk, &ProcessAlarm);
         return alone::run_alone(&mut clock, &ProcessAlarm, job, &todo, work, on_news);
     }
     let link = &mut world.controller_link();
@@ -167,7 +245,11 @@ fn run_controller(
 /// An engine rank's part of the session.
 fn run_engine(world: &World, job: &Job, kernel: Kernel) {
     let me = run::engine_of_rank(world.size(), world.rank()).expect("an engine rank");
-    let work = &mut |chunk| run::compute(job, kernel, chunk);
+    let mut planted = PlantedPanic::for_rank(world.rank());
+    let work = &mut |chunk| {
+        planted.chunk(chunk);
+        run::compute(job, kernel, chunk)
+    };
     let link = &mut world.engine_link();
     let todo = job.todo();
     engine::serve(

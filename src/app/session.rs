@@ -253,7 +253,7 @@ impl Session {
                 )),
             }
             if !outcome.stranded.is_empty() {
-                return self.strand(&outcome.stranded, "their chunks are lost", code);
+                return self.strand(&outcome, signal, "their chunks are lost", code);
             }
             return Ending::exit(code);
         }
@@ -282,7 +282,7 @@ impl Session {
                 // --precision was met, then a signal came while the engines
                 // were finishing chunks the results no longer need.
                 let why = format!("the results, complete without them, are in {results}");
-                return self.strand(&outcome.stranded, &why, code);
+                return self.strand(&outcome, signal, &why, code);
             }
             report::notice(&format!(
                 "{} arrived after the last chunk; the results are complete in {results}",
@@ -293,18 +293,24 @@ impl Session {
         Ending::exit(0)
     }
 
-    /// Engines still computing when the grace time ran out: says so (with
-    /// what became of their chunks) and ends with an MPI abort.
-    fn strand(&self, stranded: &[u32], chunks: &str, code: i32) -> Ending {
+    /// Engines still computing when the grace time ran out, or when a
+    /// second `signal` came: says so (with what became of their chunks) and
+    /// ends with an MPI abort.
+    fn strand(&self, outcome: &Outcome, signal: i32, chunks: &str, code: i32) -> Ending {
+        let stranded = &outcome.stranded;
         let who = match stranded.len() {
             1 => "engine {} was",
             _ => "engines {} were",
         }
         .replace("{}", &report::id_list(stranded));
-        report::error(&format!(
-            "{who} still computing after the {} s grace time; {chunks}, and MPI is aborted",
-            self.c.settings.grace.as_secs_f64()
-        ));
+        let when = match outcome.hurried {
+            true => format!("still running when a second {} came", signals::name(signal)),
+            false => format!(
+                "still computing after the {} s grace time",
+                self.c.settings.grace.as_secs_f64()
+            ),
+        };
+        report::error(&format!("{who} {when}; {chunks}, and MPI is aborted"));
         // The lines above reach the user through the launcher, which stops
         // forwarding output once the abort has killed the ranks.
         std::thread::sleep(Duration::from_millis(200));

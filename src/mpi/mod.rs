@@ -120,6 +120,12 @@ impl World {
     pub(crate) fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
     }
+
+    /// [`World::abort`] from where no `World` is at hand (a panic hook).
+    /// Call only once MPI is initialised.
+    pub(crate) fn abort_from_anywhere(code: i32) -> ! {
+        SimpleCommunicator::world().abort(code)
+    }
 }
 
 /// The text before the first NUL: Open MPI's version string carries its

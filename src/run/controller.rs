@@ -17,7 +17,8 @@ use std::time::Duration;
 /// The first signal caught here or relayed by an engine stops the
 /// dispatching: every engine is told to cancel, the chunks being computed
 /// are still collected, and queued ones are dropped. [`Flow::Enough`] from
-/// `on_news` does the same without a signal.
+/// `on_news` does the same without a signal. A second signal caught here
+/// ends the wait for the chunks being computed at once.
 pub(crate) fn control(
     link: &mut impl ControllerLink,
     clock: &mut impl Clock,
@@ -32,17 +33,13 @@ pub(crate) fn control(
     let engines = link.engines();
     let targeted: Vec<usize> = job.targets.iter().map(|&t| t as usize).collect();
     // Each engine is told Stop, Cancel, or Stop and then Cancel, and then
-    // says goodbye once.
+    // says goodbye once. Stop comes only once every result is in: until then
+    // an engine with nothing (more) to do (not targeted, or its share of a
+    // fixed split done) stays in its loop, where a signal it catches is still
+    // relayed; one that had left would swallow it.
     let mut told = vec![Told::Nothing; engines];
     let mut gone = vec![false; engines];
     let mut dispatch_s = vec![0.0; job.chunks as usize];
-    // In a fixed split every engine knows its chunks: all are told Stop at
-    // once ("finish your queue"), so none waits for it. Otherwise the engines
-    // that take no part are.
-    for e in (0..engines).filter(|e| job.split().is_some() || !targeted.contains(e)) {
-        link.send(e, Order::Stop);
-        told[e] = Told::Stop;
-    }
     let mut dispatcher = job.split().is_none().then(|| {
         let (chunks, window) = (todo.len() as u64, job.window as usize);
         let workers = targeted.len();
@@ -62,6 +59,7 @@ pub(crate) fn control(
     let mut signal: Option<i32> = None;
     let mut enough = false;
     let mut deadline = None;
+    let mut hurried = false;
     let mut backoff = Backoff::for_waiting();
     let mut computed = Duration::ZERO;
     while gone.iter().any(|g| !g) {
@@ -70,6 +68,12 @@ pub(crate) fn control(
                 signal = Some(s);
                 deadline = Some(clock.now() + grace);
             }
+        }
+        // A second signal: the results already here are taken, the chunks
+        // being computed are not waited for.
+        if signal.is_some() && !hurried && alarm.repeated() {
+            hurried = true;
+            deadline = Some(clock.now());
         }
         // A signal or enough: every engine still there drops its queue.
         // Otherwise, once every result is in, the rest are told Stop.
@@ -86,7 +90,11 @@ pub(crate) fn control(
                 _ => Told::Cancel,
             };
         }
-        let watch = signal.is_none().then_some(alarm);
+        // Before a signal, wait for one; after it, for a second one.
+        let signalled = || match signal {
+            None => alarm.caught().is_some(),
+            Some(_) => !hurried && alarm.repeated(),
+        };
         let idle = &mut || {
             on_news(News::Waiting);
         };
@@ -95,7 +103,7 @@ pub(crate) fn control(
             clock,
             &mut backoff,
             deadline,
-            watch,
+            &signalled,
             idle,
         ) {
             Event::Found(found) => found,
@@ -156,6 +164,7 @@ pub(crate) fn control(
             .filter(|&e| !gone[e])
             .map(|e| e as u32)
             .collect(),
+        hurried,
     }
 }
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 /// of `todo` in a fixed split and filled by the controller otherwise; `work`
 /// computes a chunk. Ends on Stop (once the queue is empty) or Cancel, with a
 /// goodbye. A signal caught here is sent to the controller (Halt), which
-/// cancels everyone. A straggler (`--slow`) waits after each chunk.
+/// cancels everyone, also while the engine has nothing to do. A straggler
+/// (`--slow`) waits after each chunk.
 pub(crate) fn serve(
     link: &mut impl EngineLink,
     clock: &mut impl Clock,
@@ -68,13 +69,19 @@ pub(crate) fn serve(
             let chunk_time = Duration::from_secs_f64(result.compute_s);
             backoff.set_max_sleep(pace::sleep_cap(chunk_time, 1));
         } else {
-            let watch = (!halted).then_some(alarm);
+            // No chunk will come to an engine outside the targets or past its
+            // share of a fixed split: it waits for the end of the run only to
+            // relay a signal, and may sleep long between looks.
+            if index.is_none() || job.split().is_some() {
+                backoff.set_max_sleep(pace::IDLE_SLEEP_CAP);
+            }
+            let signalled = || !halted && alarm.caught().is_some();
             let event = poll(
                 || link.try_recv(),
                 clock,
                 &mut backoff,
                 None,
-                watch,
+                &signalled,
                 &mut || {},
             );
             if let Event::Found(order) = event {

@@ -8,7 +8,7 @@ use super::transport::{Alarm, ChunkResult, ControllerLink, EngineLink, Order, Re
 use super::{Flow, News, Outcome};
 use crate::config::Job;
 use crate::sys::clock::WallClock;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,20 +69,25 @@ impl EngineLink for MemoryEngine {
     }
 }
 
-/// One rank's stopping signal: the first one raised or relayed wins.
+/// One rank's stopping signal: the first one raised or relayed wins; the
+/// signals raised are counted.
 #[derive(Clone, Default)]
-pub(crate) struct TestAlarm(Arc<AtomicI32>);
+pub(crate) struct TestAlarm {
+    signal: Arc<AtomicI32>,
+    raised: Arc<AtomicU32>,
+}
 
 impl TestAlarm {
     /// A signal arrives at this rank.
     pub(crate) fn raise(&self, signal: i32) {
         self.relay(signal);
+        self.raised.fetch_add(1, Ordering::SeqCst);
     }
 }
 
 impl Alarm for TestAlarm {
     fn caught(&self) -> Option<i32> {
-        match self.0.load(Ordering::SeqCst) {
+        match self.signal.load(Ordering::SeqCst) {
             0 => None,
             s => Some(s),
         }
@@ -90,8 +95,12 @@ impl Alarm for TestAlarm {
 
     fn relay(&self, signal: i32) {
         let _ = self
-            .0
+            .signal
             .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    fn repeated(&self) -> bool {
+        self.raised.load(Ordering::SeqCst) >= 2
     }
 }
 

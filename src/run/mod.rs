@@ -27,6 +27,7 @@ use crate::kernel::Kernel;
 use crate::record::ChunkRow;
 use crate::sys::clock::thread_cpu_time;
 use pace::Backoff;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 use transport::{Alarm, ChunkResult, Clock};
 
@@ -56,9 +57,13 @@ pub(crate) struct Outcome {
     pub(crate) controller_cpu: Duration,
     /// The signal that stopped the session before its last chunk, if any.
     pub(crate) signal: Option<i32>,
-    /// Engines still computing when the grace time ran out: their chunks in
-    /// flight are lost and MPI cannot be shut down cleanly.
+    /// Engines still computing when the grace time ran out (or when a
+    /// second signal came): their chunks in flight are lost and MPI cannot
+    /// be shut down cleanly.
     pub(crate) stranded: Vec<u32>,
+    /// A second signal ended the session at once, without the chunks being
+    /// computed.
+    pub(crate) hurried: bool,
 }
 
 /// What the observer of a session's news wants next.
@@ -81,14 +86,72 @@ pub(crate) enum News {
 
 /// Computes one chunk with `kernel`, timing it on this thread.
 pub(crate) fn compute(job: &Job, kernel: Kernel, chunk: u64) -> ChunkResult {
+    count(kernel, job.seed, chunk, job.plan().chunk_len(chunk))
+}
+
+/// Counts the `len` points of `chunk`, timing it on this thread.
+fn count(kernel: Kernel, seed: u64, chunk: u64, len: u64) -> ChunkResult {
     let (began, cpu) = (Instant::now(), thread_cpu_time());
-    let inside = kernel.count_inside(job.seed, chunk, job.plan().chunk_len(chunk));
+    let inside = kernel.count_inside(seed, chunk, len);
     ChunkResult {
         chunk_id: chunk,
         inside,
         compute_s: began.elapsed().as_secs_f64(),
         compute_cpu_s: thread_cpu_time().saturating_sub(cpu).as_secs_f64(),
     }
+}
+
+/// Chunks of at least this many points are computed on a thread of their
+/// own by [`compute_abandonable`]: a thread costs tens of microseconds,
+/// nothing next to the milliseconds these points take on any kernel.
+const ABANDONABLE_LEN: u64 = 1 << 24;
+
+/// How often [`compute_abandonable`] looks at the alarm.
+const ABANDON_POLL: Duration = Duration::from_millis(10);
+
+/// Computes one chunk like [`compute`], but gives it up (`None`) once a
+/// second signal reaches this rank: a kernel cannot be stopped half-way, so
+/// a long chunk runs on a thread of its own, which is left behind and ends
+/// with the process. For rank 0 alone, which nothing else would stop.
+pub(crate) fn compute_abandonable(
+    job: &Job,
+    kernel: Kernel,
+    chunk: u64,
+    alarm: &impl Alarm,
+) -> Option<ChunkResult> {
+    let len = job.plan().chunk_len(chunk);
+    if len < ABANDONABLE_LEN {
+        return Some(compute(job, kernel, chunk));
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let seed = job.seed;
+    std::thread::spawn(move || tx.send(count(kernel, seed, chunk, len)));
+    loop {
+        match rx.recv_timeout(ABANDON_POLL) {
+            Ok(result) => return Some(result),
+            Err(RecvTimeoutError::Timeout) if alarm.repeated() => return None,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("the thread computing chunk {chunk} died")
+            }
+        }
+    }
+}
+
+/// The time the longest of `job`'s chunks takes with `kernel` on this CPU,
+/// `--slow` included: the rate of a short calibration (a few milliseconds at
+/// most: 2¹⁶ points, the best of three) times the chunk's length. An
+/// estimate for a warning, not a measurement: cores shared with other ranks
+/// make the real chunks slower still.
+pub(crate) fn longest_chunk(job: &Job, kernel: Kernel) -> Duration {
+    const CALIBRATION: u64 = 1 << 16;
+    let len = job.plan().chunk_len(0);
+    let points = len.min(CALIBRATION);
+    let best = (0..3)
+        .map(|_| count(kernel, job.seed, 0, points).compute_s)
+        .fold(f64::INFINITY, f64::min);
+    let slowest = job.targets.iter().map(|&e| job.slow(e)).fold(1.0, f64::max);
+    Duration::from_secs_f64(best / points as f64 * len as f64 * slowest)
 }
 
 /// Longest piece of a straggler's wait between looks at the alarm.
@@ -137,7 +200,7 @@ fn row(job: &Job, r: &ChunkResult, engine_id: u32, dispatch_s: f64, done_s: f64)
 /// What a wait ended with.
 enum Event<T> {
     Found(T),
-    /// A stopping signal was caught (only when watching for one).
+    /// A signal the waiter watches for came.
     Signal,
     /// The deadline passed.
     Timeout,
@@ -145,13 +208,13 @@ enum Event<T> {
 
 /// Polls `probe`, pausing as `backoff` says (and calling `idle` before each
 /// pause), until it yields (then resets `backoff`: more messages tend to
-/// follow), `deadline` passes, or the watched alarm goes off.
+/// follow), `deadline` passes, or `signalled` says a signal came.
 fn poll<T>(
     mut probe: impl FnMut() -> Option<T>,
     clock: &mut impl Clock,
     backoff: &mut Backoff,
     deadline: Option<Duration>,
-    watch: Option<&impl Alarm>,
+    signalled: &dyn Fn() -> bool,
     idle: &mut dyn FnMut(),
 ) -> Event<T> {
     loop {
@@ -159,7 +222,7 @@ fn poll<T>(
             backoff.reset();
             return Event::Found(found);
         }
-        if watch.is_some_and(|alarm| alarm.caught().is_some()) {
+        if signalled() {
             return Event::Signal;
         }
         if deadline.is_some_and(|d| clock.now() >= d) {

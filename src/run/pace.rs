@@ -83,6 +83,11 @@ impl Backoff {
     }
 }
 
+/// The longest sleep of an engine that has no more chunks to wait for: it
+/// only waits for the end of the run (Stop) and watches for a signal, which
+/// it relays this late at most.
+pub(crate) const IDLE_SLEEP_CAP: Duration = Duration::from_millis(10);
+
 /// Bounds of the controller's longest sleep.
 pub(crate) const SLEEP_CAP_RANGE: (Duration, Duration) =
     (Duration::from_micros(20), Duration::from_millis(1));

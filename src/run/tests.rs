@@ -310,11 +310,77 @@ fn engines_still_computing_after_the_grace_time_are_stranded() {
 }
 
 #[test]
+fn a_second_signal_gives_the_engines_still_computing_up_at_once() {
+    let job = job(Mode::Balanced, 20, &all(2), 1);
+    // Engine 0's chunks take 2 s; the grace time is far longer.
+    let work = |engine: usize, chunk| {
+        let d = if engine == 0 { 2000 } else { 1 };
+        slow(&job, Duration::from_millis(d), chunk)
+    };
+    let cluster = Cluster {
+        job: &job,
+        grace: Duration::from_secs(600),
+        work: &work,
+        controller: TestAlarm::default(),
+        engines: vec![TestAlarm::default(); 2],
+    };
+    let mut seen = 0;
+    let outcome = cluster.run_all(&mut |news| {
+        if matches!(news, News::Chunk(_)) {
+            seen += 1;
+            if seen == 3 {
+                cluster.controller.raise(SIGTERM);
+                cluster.controller.raise(SIGTERM);
+            }
+        }
+    });
+    assert_eq!(outcome.signal, Some(SIGTERM));
+    assert!(outcome.hurried);
+    // Engine 1 may not have said goodbye yet either: nobody waits for it.
+    assert!(outcome.stranded.contains(&0), "engine 0 is still computing");
+    assert!(
+        outcome.elapsed < Duration::from_secs(2),
+        "{:?}",
+        outcome.elapsed
+    );
+}
+
+#[test]
+fn a_signal_on_an_idle_engine_stops_the_run() {
+    // Engine 2 takes no part: in balanced mode it is not targeted, in direct
+    // mode its share is empty. It waits for the end of the run all the same,
+    // and relays the signal it catches.
+    for mode in [Mode::Balanced, Mode::Direct] {
+        let job = job(mode, 200, &[0, 1], 4);
+        let work = |_: usize, chunk| slow(&job, Duration::from_millis(5), chunk);
+        let cluster = Cluster {
+            job: &job,
+            grace: Duration::from_secs(30),
+            work: &work,
+            controller: TestAlarm::default(),
+            engines: vec![TestAlarm::default(); 3],
+        };
+        let mut rows = 0;
+        let outcome = cluster.run_all(&mut |news| {
+            if matches!(news, News::Chunk(_)) {
+                rows += 1;
+                if rows == 5 {
+                    cluster.engines[2].raise(SIGTERM);
+                }
+            }
+        });
+        assert_eq!(outcome.signal, Some(SIGTERM), "{mode:?}");
+        assert!(outcome.stranded.is_empty(), "{mode:?}");
+        assert!(rows < 200, "{mode:?}: {rows} chunks");
+    }
+}
+
+#[test]
 fn one_rank_alone_computes_every_chunk_in_order_and_stops_between_chunks() {
     let job = job(Mode::Balanced, 50, &[0], 4);
     let alarm = TestAlarm::default();
     let mut rows = Vec::new();
-    let work = &mut |chunk| compute(&job, Kernel::Scalar, chunk);
+    let work = &mut |chunk| Some(compute(&job, Kernel::Scalar, chunk));
     let outcome = run_alone(
         &mut WallClock::new(),
         &alarm,
@@ -342,7 +408,7 @@ fn one_rank_alone_computes_every_chunk_in_order_and_stops_between_chunks() {
         &alarm,
         &job,
         &job.todo(),
-        &mut |chunk| compute(&job, Kernel::Scalar, chunk),
+        &mut |chunk| Some(compute(&job, Kernel::Scalar, chunk)),
         &mut |news| {
             if matches!(news, News::Chunk(_)) {
                 rows += 1;
@@ -354,6 +420,38 @@ fn one_rank_alone_computes_every_chunk_in_order_and_stops_between_chunks() {
         },
     );
     assert_eq!((outcome.signal, rows), (Some(SIGTERM), 10));
+    assert!(!outcome.hurried);
+}
+
+#[test]
+fn one_rank_alone_gives_up_its_chunk_on_a_second_signal() {
+    // The chunk being computed when the second signal comes is given up
+    // (work's None): the session ends at once, without it.
+    let job = job(Mode::Balanced, 50, &[0], 4);
+    let alarm = TestAlarm::default();
+    let mut rows = 0;
+    let outcome = run_alone(
+        &mut WallClock::new(),
+        &alarm,
+        &job,
+        &job.todo(),
+        &mut |chunk| {
+            if chunk == 7 {
+                alarm.raise(SIGINT);
+                alarm.raise(SIGINT);
+                return None;
+            }
+            Some(compute(&job, Kernel::Scalar, chunk))
+        },
+        &mut |news| {
+            rows += usize::from(matches!(news, News::Chunk(_)));
+            Flow::Continue
+        },
+    );
+    assert_eq!(
+        (outcome.signal, outcome.hurried, rows),
+        (Some(SIGINT), true, 7)
+    );
 }
 
 #[test]

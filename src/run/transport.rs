@@ -84,10 +84,14 @@ pub(crate) trait Clock {
     fn pause(&mut self, pause: Pause);
 }
 
-/// The stopping signals (SIGINT, SIGTERM, SIGUSR1) as one rank sees them.
+/// The stopping signals (SIGHUP, SIGINT, SIGTERM, SIGUSR1) as one rank sees
+/// them.
 pub(crate) trait Alarm {
     /// The first stopping signal this rank caught or was relayed, if any.
     fn caught(&self) -> Option<i32>;
     /// Records `signal` as if this rank had caught it (a relay from another).
     fn relay(&self, signal: i32);
+    /// A second stopping signal reached this rank itself (relays do not
+    /// count): stop at once, without the chunks being computed.
+    fn repeated(&self) -> bool;
 }

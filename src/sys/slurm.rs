@@ -7,17 +7,6 @@
 
 use serde::Serialize;
 
-/// srun started several tasks, but MPI sees each alone.
-#[derive(Debug, PartialEq, thiserror::Error)]
-#[error(
-    "srun started {tasks} tasks but MPI sees 1 rank: each would run alone. \
-     Launch with the --mpi plugin this MPI library uses (MPICH: srun --mpi=pmi2, \
-     Open MPI: srun --mpi=pmix), or with its mpirun"
-)]
-pub(crate) struct LaunchError {
-    tasks: u32,
-}
-
 /// What Slurm says about the job and step mcpi runs in.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub(crate) struct SlurmJob {
@@ -101,16 +90,6 @@ impl SlurmJob {
         })
     }
 
-    /// An error when `srun` started several processes but MPI sees this one
-    /// alone: the MPI library and srun's `--mpi` plugin do not talk, so every
-    /// task would run the whole job by itself as "rank 0 of 1".
-    pub(crate) fn check_launch(&self, mpi_ranks: usize) -> Result<(), LaunchError> {
-        match self.step_tasks {
-            Some(tasks) if tasks > 1 && mpi_ranks == 1 => Err(LaunchError { tasks }),
-            _ => Ok(()),
-        }
-    }
-
     /// The job as it appears in file names: `<array job>_<task>` for an array
     /// task (as Slurm's `%A_%a`), else the job id.
     pub(crate) fn tag(&self) -> String {
@@ -188,22 +167,6 @@ mod tests {
         // Half an array pair is not an array task.
         let half = job(&[("SLURM_JOB_ID", "7"), ("SLURM_ARRAY_TASK_ID", "2")]).unwrap();
         assert_eq!(half.tag(), "7");
-    }
-
-    #[test]
-    fn an_srun_step_of_singletons_is_refused() {
-        let step =
-            |tasks: &str| job(&[("SLURM_JOB_ID", "5"), ("SLURM_STEP_NUM_TASKS", tasks)]).unwrap();
-        assert_eq!(step("4").check_launch(1), Err(LaunchError { tasks: 4 }));
-        assert_eq!(step("4").check_launch(4), Ok(()));
-        assert_eq!(step("1").check_launch(1), Ok(()));
-        // mpirun inside a job starts one srun task per node, then its own ranks.
-        assert_eq!(step("1").check_launch(3), Ok(()));
-        // The batch shell itself is not a step.
-        assert_eq!(
-            job(&[("SLURM_JOB_ID", "5")]).unwrap().check_launch(1),
-            Ok(())
-        );
     }
 
     #[test]

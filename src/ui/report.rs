@@ -31,8 +31,10 @@ impl Console {
     }
 }
 
-/// The first failure to write to stdout (a full disk, a closed pipe), kept so
-/// that the run can end with an error instead of losing its output silently.
+/// The first failure to write to stdout (a full disk), kept so that the run
+/// can end with an error instead of losing its output silently. A closed pipe
+/// (`mcpi | head -1`, EPIPE) is not kept: the reader stopped reading on
+/// purpose, and the results file has everything.
 static STDOUT_FAILURE: OnceLock<String> = OnceLock::new();
 
 /// Why a line meant for stdout was lost, if one was.
@@ -41,8 +43,11 @@ pub(crate) fn stdout_failure() -> Option<&'static str> {
 }
 
 fn print_to_stdout(text: &str) {
-    if let Err(e) = print_to(&mut std::io::stdout(), text) {
-        let _ = STDOUT_FAILURE.set(e.to_string());
+    match print_to(&mut std::io::stdout(), text) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            let _ = STDOUT_FAILURE.set(e.to_string());
+        }
+        _ => {}
     }
 }
 
