@@ -133,22 +133,35 @@ fn pids(partial: &Path) -> (Vec<u32>, u32) {
     (engines, sessions.unwrap().last().unwrap().controller_pid)
 }
 
-/// The status of mpirun after it passed on a signal that stopped mcpi with
-/// `status`: Open MPI's mpirun then exits 1, whatever its ranks did.
-fn through_mpirun(status: i32) -> Option<i32> {
-    Some(if is_open_mpi() { 1 } else { status })
+/// The statuses mpirun may report after it passed on a signal that stopped
+/// mcpi with `status`: Open MPI's mpirun exits 1, whatever its ranks did;
+/// MPICH 4.0.2's hydra resets the status of a rank it sent a signal to now
+/// and then (a later MPICH dropped that, pmodels/mpich#5930), and reports 0
+/// once it has done so for every rank (measured: 1 in 30 runs of 3 ranks).
+/// What mcpi saved and said is the same either way.
+fn through_mpirun(status: i32) -> Vec<Option<i32>> {
+    match is_open_mpi() {
+        true => vec![Some(1)],
+        false => vec![Some(status), Some(0)],
+    }
 }
 
 /// The interrupted run's message, its exit status, and what it left: the
 /// checkpoint and nothing else. Returns the chunks saved.
-fn interrupted(dir: &Path, run: &Run, signal: &str, status: Option<i32>) -> u64 {
+fn interrupted(dir: &Path, run: &Run, signal: &str, status: impl Into<Vec<Option<i32>>>) -> u64 {
     let saved = attr(&dir.join("r.partial.h5"), "chunks_done");
     let line = format!(
         "mcpi: interrupted by {signal}: {saved}/100 chunks saved in r.partial.h5; \
          resume with mcpi --resume r.partial.h5"
     );
     assert!(run.stderr.contains(&line), "{line}\n{}", run.stderr);
-    assert_eq!(run.status, status, "{}", run.stderr);
+    let status = status.into();
+    assert!(
+        status.contains(&run.status),
+        "{:?}: {}",
+        run.status,
+        run.stderr
+    );
     assert!(!run.stderr.contains("Abort"), "{}", run.stderr);
     assert!(saved < 100, "the run was interrupted after it had ended");
     assert_eq!(listing(dir), ["r.partial.h5"]);
@@ -321,7 +334,7 @@ fn sigusr1_without_mpirun_then_resume_under_mpirun() {
     checkpointed(&dir, 3, &mut child);
     kill(child.id(), libc::SIGUSR1);
     let run = wait(child, "interrupted run");
-    interrupted(&dir, &run, "SIGUSR1", Some(138));
+    interrupted(&dir, &run, "SIGUSR1", [Some(138)]);
     resumed(&dir, 3, &[]);
 }
 
@@ -333,7 +346,7 @@ fn a_signal_to_rank_0_alone_stops_every_rank() {
     let (_, controller) = pids(&dir.join("r.partial.h5"));
     kill(controller, libc::SIGTERM);
     let run = wait(child, "interrupted run");
-    interrupted(&dir, &run, "SIGTERM", Some(143));
+    interrupted(&dir, &run, "SIGTERM", [Some(143)]);
     resumed(&dir, 3, &[]);
 }
 
@@ -345,7 +358,7 @@ fn a_signal_to_one_engine_alone_stops_every_rank() {
     let (engines, _) = pids(&dir.join("r.partial.h5"));
     kill(engines[1], libc::SIGTERM);
     let run = wait(child, "interrupted run");
-    interrupted(&dir, &run, "SIGTERM", Some(143));
+    interrupted(&dir, &run, "SIGTERM", [Some(143)]);
     resumed(&dir, 3, &[]);
 }
 
@@ -505,7 +518,7 @@ fn sighup_stops_mcpi_alone_and_every_rank_under_mpirun() {
     checkpointed(&dir, 3, &mut child);
     kill(child.id(), libc::SIGHUP);
     let run = wait(child, "hung-up run");
-    interrupted(&dir, &run, "SIGHUP", Some(129));
+    interrupted(&dir, &run, "SIGHUP", [Some(129)]);
     resumed(&dir, 0, &[]);
 
     let dir = scratch("int-hup-ranks");
@@ -516,7 +529,7 @@ fn sighup_stops_mcpi_alone_and_every_rank_under_mpirun() {
         kill(pid, libc::SIGHUP);
     }
     let run = wait(child, "hung-up ranks");
-    interrupted(&dir, &run, "SIGHUP", Some(129));
+    interrupted(&dir, &run, "SIGHUP", [Some(129)]);
     resumed(&dir, 3, &[]);
 }
 
@@ -582,7 +595,7 @@ fn a_signal_to_an_idle_engine_stops_every_rank() {
         let (engines, _) = pids(&dir.join("r.partial.h5"));
         kill(engines[2], libc::SIGTERM);
         let run = wait(child, "interrupted run");
-        interrupted(&dir, &run, "SIGTERM", Some(143));
+        interrupted(&dir, &run, "SIGTERM", [Some(143)]);
         resumed(&dir, 3, &[]);
     }
 }
@@ -647,7 +660,7 @@ fn a_signal_during_start_up_saves_an_empty_checkpoint_or_nothing() {
     if run.status.is_none() {
         assert_eq!(listing(&dir), Vec::<String>::new(), "killed before main");
     } else {
-        interrupted(&dir, &run, "SIGTERM", Some(143));
+        interrupted(&dir, &run, "SIGTERM", [Some(143)]);
         resumed(&dir, 0, &[]);
     }
 }
@@ -691,7 +704,12 @@ fn checkpoint(name: &str) -> PathBuf {
     let mut child = start(&dir, 0, &[]);
     checkpointed(&dir, 3, &mut child);
     kill(child.id(), libc::SIGTERM);
-    interrupted(&dir, &wait(child, "interrupted run"), "SIGTERM", Some(143));
+    interrupted(
+        &dir,
+        &wait(child, "interrupted run"),
+        "SIGTERM",
+        [Some(143)],
+    );
     dir
 }
 
