@@ -311,9 +311,6 @@ impl Session {
             ),
         };
         report::error(&format!("{who} {when}; {chunks}, and MPI is aborted"));
-        // The lines above reach the user through the launcher, which stops
-        // forwarding output once the abort has killed the ranks.
-        std::thread::sleep(Duration::from_millis(200));
         Ending { code, abort: true }
     }
 

@@ -118,12 +118,17 @@ impl World {
     /// Ends every rank's MPI at once with `code`: for when engines are still
     /// computing and a clean shutdown would wait for them.
     pub(crate) fn abort(&self, code: i32) -> ! {
-        self.world.abort(code)
+        Self::abort_from_anywhere(code)
     }
 
     /// [`World::abort`] from where no `World` is at hand (a panic hook).
     /// Call only once MPI is initialised.
+    ///
+    /// The launcher forwards the ranks' output and stops once the abort has
+    /// killed them: the line that says why would be lost (seen with MPICH:
+    /// a panic's line missing from stderr), so the abort waits for it first.
     pub(crate) fn abort_from_anywhere(code: i32) -> ! {
+        std::thread::sleep(std::time::Duration::from_millis(200));
         SimpleCommunicator::world().abort(code)
     }
 }
