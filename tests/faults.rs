@@ -706,10 +706,17 @@ fn outputs_sharing_derived_names_never_run_together() {
         "another mcpi run is writing x.h5",
     );
     assert!(second.stderr.contains(owner.trim()), "{}", second.stderr);
-    // SIGTERM ends the first run; its checkpoint then holds the name.
-    let pid = first.id() as i32;
-    // SAFETY: signals a child this test started.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    // SIGTERM to its rank 0, which the claim names, ends the first run
+    // (as a signal to a rank, whatever mpirun does with one sent to it); its
+    // checkpoint then holds the name.
+    let rank0: i32 = owner["pid ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // SAFETY: signals a process of the run this test started.
+    unsafe { libc::kill(rank0, libc::SIGTERM) };
     let stopped = wait(first, "the run of x");
     assert_eq!(stopped.status, Some(143), "{}", stopped.stderr);
     let again = mcpi_in(&dir, 3, &["-n", "1e5", "-o", "x.h5"], &[]);
