@@ -1147,10 +1147,12 @@ fn resume_refuses_a_checkpoint_changed_after_it_was_written() {
 
 #[test]
 fn the_controller_killed_during_a_save_after_every_chunk_keeps_every_saved_chunk() {
-    // 10⁴ chunks of 100 points, saved as often as the disk allows; the
-    // controller is killed at a different point of the run each time, often
-    // in the middle of an append. Every chunk seen saved before the kill is
-    // still there, and --resume computes exactly the others.
+    // 10⁵ chunks of 100 points, saved as often as the disk allows; the
+    // controller is killed at a different point of its first 3000 chunks
+    // each time, often in the middle of an append (the 97 000 others keep it
+    // running well past the kill, however loaded the machine). Every chunk
+    // seen saved before the kill is still there, and --resume computes
+    // exactly the others.
     let args = [
         "-q",
         "-o",
@@ -1158,9 +1160,9 @@ fn the_controller_killed_during_a_save_after_every_chunk_keeps_every_saved_chunk
         "--checkpoint-every",
         "0",
         "-n",
-        "1e6",
+        "1e7",
         "-k",
-        "1e4",
+        "1e5",
     ];
     let whole = scratch("int-journal-whole");
     let json: Vec<&str> = args.iter().chain(&["--json"]).copied().collect();
@@ -1169,9 +1171,12 @@ fn the_controller_killed_during_a_save_after_every_chunk_keeps_every_saved_chunk
         let dir = scratch(&format!("int-journal-{attempt}"));
         let partial = dir.join("r.partial.h5");
         let mut child = command(&dir, 3, &args, &SCALAR).spawn().expect(SPAWN);
+        // The controller's pid, from the first base, before the run is busy.
+        checkpointed(&dir, 0, &mut child);
+        let controller = pids(&partial).1;
         let seen = 1 + 150 * attempt;
         checkpointed(&dir, seen, &mut child);
-        kill(pids(&partial).1, libc::SIGKILL);
+        kill(controller, libc::SIGKILL);
         let run = wait(child, "killed run");
         assert_ne!(run.status, Some(0), "attempt {attempt}");
         let mut kept = saved(&partial);
@@ -1201,7 +1206,7 @@ fn the_controller_killed_during_a_save_after_every_chunk_keeps_every_saved_chunk
             .filter(|c| c.session == 1)
             .map(|c| c.chunk_id)
             .collect();
-        let missing: Vec<u64> = (0..10_000)
+        let missing: Vec<u64> = (0..100_000)
             .filter(|c| kept.binary_search(c).is_err())
             .collect();
         assert!(
