@@ -26,6 +26,7 @@ import tempfile
 import time
 
 import pytest
+from checkpoint_files import saved_chunks
 from slurm_cluster import FINISHED, REPO, SCRIPTS, Cluster, alive, clean_env, h5attrs, \
     lines_matching, parse_bins
 
@@ -351,8 +352,9 @@ def _wait_for(what, predicate, timeout):
 
 
 def _chunks_done(path):
+    """Chunks saved in the checkpoint `path`, base and journal; 0 before it exists."""
     try:
-        return int(h5attrs(path)["chunks_done"])
+        return saved_chunks(path)
     except (OSError, KeyError):
         return 0   # not there yet
 
