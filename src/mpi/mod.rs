@@ -16,8 +16,18 @@ use mpi::request::{Request, Scope};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::Count;
+use std::io::Write;
+use std::sync::mpsc;
+use std::time::Duration;
 
 const ROOT: i32 = 0;
+
+/// How long `MPI_Finalize` may take once the ranks have agreed on the exit
+/// status. MPICH 4.0.2 over UCX's TCP transport (`UCX_TLS=tcp`) can spin in
+/// it forever after a thousand messages or so (openucx/ucx#8738); by then the
+/// results are written and every rank knows the status, so nothing is lost
+/// by leaving without it.
+const FINALIZE_BOUND: Duration = Duration::from_secs(5);
 
 /// An initialised MPI world.
 pub(crate) struct World {
@@ -113,6 +123,34 @@ impl World {
     /// An engine rank's end of its link to rank 0.
     pub(crate) fn engine_link(&self) -> transport::MpiEngine<'_> {
         transport::MpiEngine::new(&self.world)
+    }
+
+    /// Finalises MPI and returns `status`, the exit status every rank has
+    /// agreed on. A finalize that has not returned within [`FINALIZE_BOUND`]
+    /// ends the process with `status` (`_exit`: nothing of MPI's runs
+    /// after), rank 0 saying so in one line on stderr; another rank leaves
+    /// quietly, the same way.
+    pub(crate) fn finish(self, status: i32) -> i32 {
+        let root = self.is_root();
+        let (done, finalized) = mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if finalized.recv_timeout(FINALIZE_BOUND).is_ok() {
+                return;
+            }
+            let _ = std::io::stdout().flush();
+            if root {
+                eprintln!(
+                    "mcpi: MPI_Finalize did not return in {} s; exiting with status {status} (results are safe)",
+                    FINALIZE_BOUND.as_secs()
+                );
+            }
+            // SAFETY: _exit ends the process at once; no state is shared.
+            unsafe { libc::_exit(status) }
+        });
+        drop(self);
+        let _ = done.send(());
+        let _ = watchdog.join();
+        status
     }
 
     /// Ends every rank's MPI at once with `code`: for when engines are still
