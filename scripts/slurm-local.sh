@@ -278,8 +278,10 @@ net_down() {
     rm -f "$dir/net"
 }
 
-# ON_HOST: the words that run a command as HOST: in its network namespace, with its hostname
-# and /etc/hosts (bind-mounted in a mount namespace of its own, so nothing changes outside).
+# ON_HOST: the words that run a command as HOST: in its network namespace, with its hostname,
+# /etc/hosts, and its own $dir/node (spool and tmp: node-local on a real cluster; Slurm's pmix
+# plugin names sockets and directories that would collide on a shared one), bind-mounted in a
+# mount namespace of its own, so nothing changes outside.
 # nsenter, not `ip netns exec`: that remounts /sys, hiding /sys/fs/cgroup, which slurmd
 # needs. Every step execs, so the PID of the command is the PID of the program.
 on_host() {   # host
@@ -288,8 +290,9 @@ on_host() {   # host
     [[ -n $ns ]] || die "no node '$1' in this cluster"
     # shellcheck disable=SC2016  # expanded by that sh
     ON_HOST=(nsenter --net="/run/netns/$ns" unshare --uts --mount --propagation private sh -c
-             'hostname "$0" && mount --bind "$1" /etc/hosts && shift && exec "$@"'
-             "$1" "$dir/hosts")
+             'hostname "$0" && mount --bind "$1" /etc/hosts && mount --bind "$2" "$3" &&
+              shift 3 && exec "$@"'
+             "$1" "$dir/hosts" "$dir/on/$1" "$dir/node")
 }
 
 # --- the directory ---------------------------------------------------------------------------
@@ -331,8 +334,9 @@ ensure_packages() {
 }
 
 write_conf() {
-    local cpus=$1 mem=$2 ctld nodelines="" partition host x k
+    local cpus=$1 mem=$2 ctld nodelines="" partition host x k spool=$dir/spool/slurmd.%n
     if multi; then
+        spool=$dir/node/spool
         x=$(subnet)
         ctld="head(10.250.$x.250)"
         for ((k = 1; k <= nodes; k++)); do
@@ -358,7 +362,7 @@ AuthInfo=socket=${dir}/munge/munge.socket
 CredType=cred/munge
 
 StateSaveLocation=${dir}/state
-SlurmdSpoolDir=${dir}/spool/slurmd.%n
+SlurmdSpoolDir=${spool}
 SlurmctldPidFile=${dir}/run/slurmctld.pid
 SlurmdPidFile=${dir}/run/slurmd.%n.pid
 SlurmctldLogFile=${dir}/log/slurmctld.log
@@ -407,6 +411,10 @@ EOC
 [ -n "${UCX_TLS:-}" ] || echo "export UCX_TLS=tcp"
 EOP
         chmod 0755 "$dir/task-prolog"
+        echo "PMIxTmpDirBase=$dir/node/tmp" > "$dir/mpi.conf"
+        # Slurm's pmix plugin makes its per-step client directories in TmpFS (default /tmp,
+        # which all the nodes share here): the node-local one instead.
+        echo "TmpFS=$dir/node/tmp" >> "$dir/slurm.conf"
     fi
     printf '%s' "$nodelines" >> "$dir/slurm.conf"
     echo "PartitionName=local Nodes=${partition} Default=YES MaxTime=INFINITE State=UP" >> "$dir/slurm.conf"
@@ -504,12 +512,17 @@ do_up() {
 
     mkdir -p "$dir"
     touch "$dir/$MARKER"
-    rm -rf "$dir"/{munge,state,spool,run,log}
+    rm -rf "$dir"/{munge,state,spool,run,log,node,on}
     mkdir -p "$dir"/{munge,state,spool,run,log}
     chmod 0711 "$dir" "$dir/munge"
     check_path_searchable "$dir"
     echo "$nodes" > "$dir/nodes"
-    for host in $(node_names); do mkdir -p "$dir/spool/slurmd.$host"; done
+    if multi; then
+        mkdir -p "$dir/node"
+        for host in head $(node_names); do mkdir -p "$dir/on/$host"/{spool,tmp}; done
+    else
+        mkdir -p "$dir/spool/slurmd.$(node_name)"
+    fi
 
     local cpus mem nproc_ host
     nproc_=$(nproc)

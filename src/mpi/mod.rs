@@ -139,8 +139,13 @@ impl World {
             }
             let _ = std::io::stdout().flush();
             if root {
+                let why = if status == 0 {
+                    "results are safe"
+                } else {
+                    "already reported"
+                };
                 eprintln!(
-                    "mcpi: MPI_Finalize did not return in {} s; exiting with status {status} (results are safe)",
+                    "mcpi: MPI_Finalize did not return in {} s; exiting with status {status} ({why})",
                     FINALIZE_BOUND.as_secs()
                 );
             }
