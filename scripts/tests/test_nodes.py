@@ -219,6 +219,18 @@ def _long_job(nodes, layout, engines):
                         "--checkpoint-every", "0.2", env={"MCPI_BIN": BINS[FIRST]})
 
 
+def test_an_output_directory_rank_0_cannot_write_is_refused(nodes):
+    """Rank 0 alone writes, so rank 0 alone checks, before any work: one line, status 2,
+    on every node's behalf."""
+    job = nodes.submit(*LAYOUT, "slurm/pi.sbatch", "-n", SAMPLES, "-o", "/proc/mcpi.h5",
+                       env={"MCPI_BIN": BINS[FIRST]})
+    errors = lines_matching(r"^mcpi: error: .*", job.text())
+    assert job.rc == 2, job.show()
+    assert len(errors) == 1 and "cannot write to the output directory /proc" in errors[0], \
+        job.show()
+    assert job_files(nodes, job.id) == [], job.show()
+
+
 def test_a_link_down_for_seconds_and_back(nodes, single):
     """node3's link drops for 4 s mid-run: TCP retransmits, the run completes with the
     single-node count (Slurm's node timeout, 10 s here, is not reached)."""
