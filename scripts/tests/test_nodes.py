@@ -253,8 +253,9 @@ def test_a_link_down_for_seconds_and_back(nodes, single):
 
 
 def _die_and_resume(nodes, single, layout, victim, resume_layout, resume_host):
-    """A long job (LAYOUT: its nodes, 2 tasks each); VICTIM dies mid-run. The job must end (Slurm finds the node
-    dead after SlurmdTimeout, 10 s here, and cancels and requeues the job), the checkpoint
+    """A long job (LAYOUT: its nodes, 2 tasks each); VICTIM dies mid-run. The job must end
+    within 90 s (Slurm finds the node dead after SlurmdTimeout, 10 s here, cancels the job,
+    srun waits up to 32 s for the step's remains, the job is requeued), the checkpoint
     must survive with at least the chunks it had, and a job on the nodes that are left must
     resume it to the single-node count, its controller on RESUME_HOST."""
     want = single(FIRST, LONG, "long")
@@ -266,7 +267,7 @@ def _die_and_resume(nodes, single, layout, victim, resume_layout, resume_host):
     saved = _chunks_done(checkpoint)
     assert nodes.local("kill", victim).returncode == 0
     # Ended: cancelled and requeued (PENDING: its nodes are not all there) or finished.
-    states = nodes.wait(job_id, done=FINISHED | {"PENDING"}, timeout=60)
+    states = nodes.wait(job_id, done=FINISHED | {"PENDING"}, timeout=90)
     nodes.run("scancel", job_id, timeout=10)
     check = Checks()
     left = _chunks_done(checkpoint)
