@@ -14,8 +14,9 @@
 # Environment:
 #   SLURM_LOCAL_DIR      where everything lives (default ${TMPDIR:-/tmp}/mcpi-slurm-local):
 #                        slurm.conf, munge key and socket, state, spool, logs, the pid list.
-#                        Nothing under /etc, /run or /var is touched.
-#   SLURM_LOCAL_CPUS     CPUs the node advertises (default: nproc). More than the machine has
+#                        Nothing under /etc, /run or /var is touched (several nodes: `ip netns
+#                        add` makes /run/netns/<name> for each namespace; `down` removes them).
+#   SLURM_LOCAL_CPUS     CPUs each node advertises (default: nproc). More than the machine has
 #                        lets larger jobs start (SlurmdParameters=config_overrides); otherwise
 #                        submit them with --overcommit.
 #   SLURM_LOCAL_TIMEOUT  seconds to wait for the node to become idle (default 30).
@@ -30,7 +31,9 @@
 #                        file, which every namespace sees). All traffic stays on that bridge.
 #                        Every task of a job gets UCX_TLS=tcp (a TaskProlog; docs/multi-node.md
 #                        says why). The names of the namespaces and links are recorded in
-#                        $SLURM_LOCAL_DIR/net before they are made; `down` removes exactly those.
+#                        $SLURM_LOCAL_DIR/net before they are made; `down` stops what is left
+#                        running inside those namespaces (job steps: only this cluster's
+#                        daemons start anything there) and removes exactly those.
 #
 # Needs root: the daemons run as root (SlurmUser=root). Missing slurm-wlm/munge are installed
 # with apt-get. Works without a TTY. Each daemon runs in the foreground (munged -F,
@@ -335,8 +338,11 @@ ensure_packages() {
 
 write_conf() {
     local cpus=$1 mem=$2 ctld nodelines="" partition host x k spool=$dir/spool/slurmd.%n
+    local slurmd_log=$dir/log/slurmd.log slurmd_pid=$dir/run/slurmd.pid
     if multi; then
         spool=$dir/node/spool
+        slurmd_log=$dir/log/slurmd.%n.log
+        slurmd_pid=$dir/run/slurmd.%n.pid
         x=$(subnet)
         ctld="head(10.250.$x.250)"
         for ((k = 1; k <= nodes; k++)); do
@@ -364,9 +370,9 @@ CredType=cred/munge
 StateSaveLocation=${dir}/state
 SlurmdSpoolDir=${spool}
 SlurmctldPidFile=${dir}/run/slurmctld.pid
-SlurmdPidFile=${dir}/run/slurmd.%n.pid
+SlurmdPidFile=${slurmd_pid}
 SlurmctldLogFile=${dir}/log/slurmctld.log
-SlurmdLogFile=${dir}/log/slurmd.%n.log
+SlurmdLogFile=${slurmd_log}
 SlurmctldDebug=info
 SlurmdDebug=info
 # Without this, /etc/slurm/plugstack.conf would be read.

@@ -236,12 +236,10 @@ class Cluster:
         return sorted(glob.glob(os.path.join(self.sub, "results", pattern)))
 
     def log_tails(self, lines=15):
-        """The last lines of slurmctld's and slurmd's logs, for a failure report."""
+        """The last lines of slurmctld's and the slurmds' logs, for a failure report."""
         text = ""
-        for name in ("slurmctld.log", "slurmd.log"):
-            path = os.path.join(self.dir, "log", name)
-            if os.path.exists(path):
-                with open(path, encoding="utf-8", errors="replace") as fh:
-                    tail = fh.read().splitlines()[-lines:]
-                text += f"----- last lines of {name} -----\n" + "\n".join(tail) + "\n"
+        for path in sorted(glob.glob(os.path.join(self.dir, "log", "slurm*.log"))):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                tail = fh.read().splitlines()[-lines:]
+            text += f"----- last lines of {os.path.basename(path)} -----\n" + "\n".join(tail) + "\n"
         return text
