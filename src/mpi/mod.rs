@@ -18,7 +18,7 @@ use mpi::traits::*;
 use mpi::Count;
 use std::io::Write;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const ROOT: i32 = 0;
 
@@ -130,11 +130,17 @@ impl World {
     /// ends the process with `status` (`_exit`: nothing of MPI's runs
     /// after), rank 0 saying so in one line on stderr; another rank leaves
     /// quietly, the same way.
+    ///
+    /// The ranks leave together, at the first whole second of the wall clock
+    /// after the bound ([`leave_at`]): a launcher that sees one rank leave
+    /// without finalizing kills the others (MPICH's hydra does, and then
+    /// reports 9), so ranks that left a few milliseconds apart would turn a
+    /// finished run into a failed one.
     pub(crate) fn finish(self, status: i32) -> i32 {
         let root = self.is_root();
         let (done, finalized) = mpsc::channel::<()>();
         let watchdog = std::thread::spawn(move || {
-            if finalized.recv_timeout(FINALIZE_BOUND).is_ok() {
+            if finalized.recv_timeout(leave_at(SystemTime::now())).is_ok() {
                 return;
             }
             let _ = std::io::stdout().flush();
@@ -163,6 +169,16 @@ impl World {
     pub(crate) fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
     }
+}
+
+/// How long to wait from `now` for `MPI_Finalize`: [`FINALIZE_BOUND`], then
+/// on to the next whole second since the epoch, the moment every rank
+/// computes alike (to within the ranks' clock offsets) from entries a few
+/// milliseconds apart.
+fn leave_at(now: SystemTime) -> Duration {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default() + FINALIZE_BOUND;
+    let rest = Duration::from_secs(1) - Duration::from_nanos(u64::from(since.subsec_nanos()));
+    FINALIZE_BOUND + rest
 }
 
 /// The text before the first NUL: Open MPI's version string carries its
@@ -205,6 +221,23 @@ mod tests {
     fn c_strings_end_at_the_first_nul() {
         assert_eq!(c_string("Open MPI v4.1.4\0"), "Open MPI v4.1.4");
         assert_eq!(c_string("MPICH"), "MPICH");
+    }
+
+    #[test]
+    fn ranks_entering_finalize_apart_leave_at_the_same_whole_second() {
+        let at = |ms| UNIX_EPOCH + Duration::from_millis(ms);
+        for (entered, waits) in [
+            (1_000, 6_000),
+            (1_001, 5_999),
+            (1_999, 5_001),
+            (7_250, 5_750),
+        ] {
+            assert_eq!(
+                leave_at(at(entered)),
+                Duration::from_millis(waits),
+                "{entered}"
+            );
+        }
     }
 
     #[test]
