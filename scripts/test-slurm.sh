@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# End-to-end tests of slurm/pi.sbatch and slurm/scaling.sbatch on a live, throw-away
-# single-node Slurm cluster (scripts/slurm-local.sh), with real batch jobs: runs
-# pytest scripts/tests/test_slurm.py (its docstring says what it checks) in the plotting
-# environment (.venv-plot: pytest, h5py; created on first use by scripts/lib/plotenv.sh).
+# End-to-end tests of slurm/pi.sbatch and slurm/scaling.sbatch on live, throw-away Slurm
+# clusters (scripts/slurm-local.sh), with real batch jobs: runs pytest
+# scripts/tests/test_slurm.py (one node) and scripts/tests/test_nodes.py (three simulated
+# nodes; their docstrings say what they check) in the plotting environment (.venv-plot:
+# pytest, h5py; created on first use by scripts/lib/plotenv.sh).
 #
 #   scripts/test-slurm.sh mpich=target/release/mcpi openmpi=target/openmpi/release/mcpi
 #   scripts/test-slurm.sh                        # mpich= mcpi on PATH, else target/release/mcpi
@@ -41,4 +42,5 @@ plot_env
 export MCPI_SLURM_BINS="${bins[*]}" MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1
 # exec: `timeout`'s SIGTERM reaches pytest itself, which then tears the cluster down.
 cd "$repo"
-exec "$PLOT_PYTHON" -m pytest -p no:cacheprovider -v -rs scripts/tests/test_slurm.py "$@"
+exec "$PLOT_PYTHON" -m pytest -p no:cacheprovider -v -rs scripts/tests/test_slurm.py \
+    scripts/tests/test_nodes.py "$@"

@@ -88,14 +88,14 @@ MCPI_BIN="$mcpi" MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1 timeout 1200 \
 pytest_passed=$(sed -n 's/^\([0-9]*\) passed.*/\1/p' "$work/pytest.log" | tail -n 1)
 
 if [ "$(id -u)" -eq 0 ]; then
-    step "slurm/pi.sbatch and slurm/scaling.sbatch on a live single-node Slurm (scripts/test-slurm.sh: pytest scripts/tests/test_slurm.py)"
+    step "slurm/pi.sbatch and slurm/scaling.sbatch on a live Slurm of one node and of three (scripts/test-slurm.sh: pytest scripts/tests/test_slurm.py test_nodes.py)"
     binaries=()
     for impl in "${impls[@]}"; do
         mpi_select "$impl"
         binaries+=("$impl=$CARGO_TARGET_DIR/release/mcpi")
     done
     slurm_start=$SECONDS
-    timeout -k 10 900 scripts/test-slurm.sh "${binaries[@]}"
+    timeout -k 10 1500 scripts/test-slurm.sh "${binaries[@]}"
     slurm_s=$((SECONDS - slurm_start))
 else
     step "Slurm tests skipped: they need root (the throw-away cluster's daemons run as root)"

@@ -5,9 +5,11 @@
 //!   that exists, and every `#anchor` into a Markdown file names one of its
 //!   headings (GitHub's slugs).
 //! * docs/faults.md, the "What happens when…" table, is a contract: each row
-//!   names in its last column a `#[test]` of the file its section heading
-//!   names (`tests/faults.rs` or `tests/interrupts.rs`), and every test of
-//!   those two files has exactly one row.
+//!   names in its last column a test of the file its section heading names
+//!   (a `#[test]` of `tests/faults.rs` or `tests/interrupts.rs`, a pytest
+//!   `def test_…` of `scripts/tests/test_nodes.py`), and every test of the two
+//!   Rust files has exactly one row (test_nodes.py also tests runs that are
+//!   not faults).
 //! * The README stays a front page: at most 250 lines, with the two commands.
 //!
 //! Plain std, no MPI: `cargo test --test docs`.
@@ -16,8 +18,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-/// The files whose tests the fault table lists, one table section each.
-const FAULT_TEST_FILES: [&str; 2] = ["tests/faults.rs", "tests/interrupts.rs"];
+/// The files whose tests the fault table lists, one table section each, and
+/// whether every test of the file must have a row.
+const FAULT_TEST_FILES: [(&str, bool); 3] = [
+    ("tests/faults.rs", true),
+    ("tests/interrupts.rs", true),
+    ("scripts/tests/test_nodes.py", false),
+];
 const FAULT_TABLE: &str = "docs/faults.md";
 const README_MAX_LINES: usize = 250;
 
@@ -369,6 +376,29 @@ fn broken_links(root: &Path) -> Vec<String> {
     broken
 }
 
+/// The names of the tests of a test file: `#[test]` functions in Rust,
+/// top-level `def test_…` functions in Python (pytest).
+fn tests_of(file: &str, source: &str) -> Vec<String> {
+    if file.ends_with(".py") {
+        return python_test_functions(source);
+    }
+    test_functions(source)
+}
+
+/// The names of pytest's test functions: top-level `def test_…(`.
+fn python_test_functions(source: &str) -> Vec<String> {
+    source
+        .lines()
+        .filter_map(|line| line.strip_prefix("def "))
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+        })
+        .map(String::from_iter)
+        .filter(|name| name.starts_with("test_"))
+        .collect()
+}
+
 /// The names of the `#[test]` functions of a Rust test file.
 fn test_functions(source: &str) -> Vec<String> {
     let mut names = Vec::new();
@@ -428,8 +458,8 @@ fn fault_rows(text: &str) -> Vec<(usize, Option<String>, Result<String, String>)
         if t.starts_with('#') {
             section = FAULT_TEST_FILES
                 .iter()
-                .find(|f| t.contains(*f))
-                .map(|f| f.to_string());
+                .find(|(f, _)| t.contains(*f))
+                .map(|(f, _)| f.to_string());
             continue;
         }
         if !t.starts_with('|') {
@@ -460,11 +490,11 @@ fn fault_table_mismatches(root: &Path) -> Vec<String> {
     let table = read(&root.join(FAULT_TABLE));
     let mut problems = Vec::new();
     let mut tests: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for file in FAULT_TEST_FILES {
-        let names = test_functions(&read(&root.join(file)));
+    for (file, _) in FAULT_TEST_FILES {
+        let names = tests_of(file, &read(&root.join(file)));
         assert!(
             !names.is_empty(),
-            "{file} has no #[test]: is it still the file the table names?"
+            "{file} has no tests: is it still the file the table names?"
         );
         tests.insert(file, names);
     }
@@ -474,7 +504,7 @@ fn fault_table_mismatches(root: &Path) -> Vec<String> {
         let Some(file) = section else {
             problems.push(format!(
                 "{FAULT_TABLE}:{line}: a table row outside a section whose heading names {}",
-                FAULT_TEST_FILES.join(" or ")
+                FAULT_TEST_FILES.map(|(f, _)| f).join(" or ")
             ));
             continue;
         };
@@ -500,13 +530,16 @@ fn fault_table_mismatches(root: &Path) -> Vec<String> {
                 .map(|(f, _)| format!(" (it is in {f})"))
                 .unwrap_or_default();
             problems.push(format!(
-                "{FAULT_TABLE}:{line}: `{name}` is not a #[test] in {file}{elsewhere}"
+                "{FAULT_TABLE}:{line}: `{name}` is not a test in {file}{elsewhere}"
             ));
         }
     }
-    for file in FAULT_TEST_FILES {
+    for (file, every_test) in FAULT_TEST_FILES {
         if !rows_per_file.contains_key(file) {
             problems.push(format!("{FAULT_TABLE}: no section of rows for {file}"));
+        }
+        if !every_test {
+            continue;
         }
         for name in &tests[file] {
             if !listed.contains_key(name) {
@@ -605,5 +638,11 @@ fn fault_rows_know_their_file() {
     assert_eq!(rows[1].1.as_deref(), Some("tests/interrupts.rs"));
     assert!(rows[2].2.is_err());
     let source = "#[test]\nfn a() {}\nfn helper() {}\n#[test]\n#[ignore]\nfn b() {}\n";
-    assert_eq!(test_functions(source), ["a", "b"]);
+    assert_eq!(tests_of("tests/x.rs", source), ["a", "b"]);
+    let python = "def test_a(x):\n    def test_inner():\n        pass\ndef helper():\n    pass\n\
+                  @pytest.mark.skipif(True, reason='')\ndef test_b():\n    pass\n";
+    assert_eq!(
+        tests_of("scripts/tests/test_x.py", python),
+        ["test_a", "test_b"]
+    );
 }

@@ -1,5 +1,6 @@
-"""A throw-away single-node Slurm cluster (scripts/slurm-local.sh) and batch jobs on it, for
-test_slurm.py: submitting, waiting with a deadline, reading what a job left behind."""
+"""A throw-away Slurm cluster (scripts/slurm-local.sh), of one node or of several simulated
+ones, and batch jobs on it, for test_slurm.py and test_nodes.py: submitting, waiting with a
+deadline, reading what a job left behind, and the nodes' links."""
 
 import glob
 import json
@@ -120,21 +121,44 @@ class Job:
 
 
 class Cluster:
-    """slurm-local.sh's cluster in `local_dir`, with jobs submitted from `submit_dir` (a
-    stand-in for the repository root). Every wait is bounded."""
+    """slurm-local.sh's cluster in `local_dir` (`nodes` simulated nodes, each with `cpus`
+    CPUs when given), with jobs submitted from `submit_dir` (a stand-in for the repository
+    root). Every wait is bounded."""
 
-    def __init__(self, local_dir, submit_dir, job_timeout):
+    def __init__(self, local_dir, submit_dir, job_timeout, nodes=1, cpus=None):
         self.dir = local_dir
         self.sub = submit_dir
         self.job_timeout = job_timeout
-        self.env = clean_env(SLURM_LOCAL_DIR=local_dir,
+        self.env = clean_env(SLURM_LOCAL_DIR=local_dir, SLURM_LOCAL_NODES=str(nodes),
                              SLURM_CONF=os.path.join(local_dir, "slurm.conf"))
+        if cpus:
+            self.env["SLURM_LOCAL_CPUS"] = str(cpus)
         self.daemons = []
 
-    def local(self, command, timeout=90):
-        """scripts/slurm-local.sh COMMAND (up, status, down)."""
-        return subprocess.run([SLURM_LOCAL, command], env=self.env, capture_output=True,
+    def local(self, *command, timeout=90):
+        """scripts/slurm-local.sh COMMAND (up, status, down; kill NODE; link NODE up|down)."""
+        return subprocess.run([SLURM_LOCAL, *command], env=self.env, capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def recorded(self, kind):
+        """{host: name} of the namespaces ("netns") or links ("link": the bridge side of
+        each veth pair) that slurm-local.sh recorded for several nodes."""
+        found = {}
+        with open(os.path.join(self.dir, "net"), encoding="utf-8") as fh:
+            for line in fh:
+                words = line.split()
+                if len(words) == 3 and words[0] == kind:
+                    found[words[2]] = words[1]
+        return found
+
+    def links(self):
+        return self.recorded("link")
+
+    def packets_from(self, node):
+        """Packets NODE has sent over its link so far (what the bridge side received)."""
+        path = f"/sys/class/net/{self.links()[node]}/statistics/rx_packets"
+        with open(path, encoding="utf-8") as fh:
+            return int(fh.read())
 
     def pids(self):
         try:
@@ -212,12 +236,10 @@ class Cluster:
         return sorted(glob.glob(os.path.join(self.sub, "results", pattern)))
 
     def log_tails(self, lines=15):
-        """The last lines of slurmctld's and slurmd's logs, for a failure report."""
+        """The last lines of slurmctld's and the slurmds' logs, for a failure report."""
         text = ""
-        for name in ("slurmctld.log", "slurmd.log"):
-            path = os.path.join(self.dir, "log", name)
-            if os.path.exists(path):
-                with open(path, encoding="utf-8", errors="replace") as fh:
-                    tail = fh.read().splitlines()[-lines:]
-                text += f"----- last lines of {name} -----\n" + "\n".join(tail) + "\n"
+        for path in sorted(glob.glob(os.path.join(self.dir, "log", "slurm*.log"))):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                tail = fh.read().splitlines()[-lines:]
+            text += f"----- last lines of {os.path.basename(path)} -----\n" + "\n".join(tail) + "\n"
         return text

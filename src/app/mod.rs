@@ -83,7 +83,7 @@ pub fn main() -> i32 {
     let bytes = world.agree(verdict.map(|v| serde_json::to_vec(&v).expect("serialisable")));
     let job: Job = match serde_json::from_slice(&bytes).expect("rank 0 sent a verdict") {
         Verdict::Run(job) => job,
-        Verdict::Exit(code) => return code,
+        Verdict::Exit(code) => return world.finish(code),
     };
 
     // Each engine takes its own CPU's best kernel unless MCPI_KERNEL (checked
@@ -147,7 +147,9 @@ pub fn main() -> i32 {
         }
     };
     let agreed = world.agree(world.is_root().then(|| code.to_le_bytes().to_vec()));
-    i32::from_le_bytes(agreed.try_into().expect("rank 0 sent an exit status"))
+    world.finish(i32::from_le_bytes(
+        agreed.try_into().expect("rank 0 sent an exit status"),
+    ))
 }
 
 /// From now on a panic on any thread of this rank ends the whole job at

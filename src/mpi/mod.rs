@@ -16,8 +16,18 @@ use mpi::request::{Request, Scope};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::Count;
+use std::io::Write;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const ROOT: i32 = 0;
+
+/// How long `MPI_Finalize` may take once the ranks have agreed on the exit
+/// status. MPICH 4.0.2 over UCX's TCP transport (`UCX_TLS=tcp`) can spin in
+/// it forever after a thousand messages or so (openucx/ucx#8738); by then the
+/// results are written and every rank knows the status, so nothing is lost
+/// by leaving without it.
+const FINALIZE_BOUND: Duration = Duration::from_secs(5);
 
 /// An initialised MPI world.
 pub(crate) struct World {
@@ -115,6 +125,45 @@ impl World {
         transport::MpiEngine::new(&self.world)
     }
 
+    /// Finalises MPI and returns `status`, the exit status every rank has
+    /// agreed on. A finalize that has not returned within [`FINALIZE_BOUND`]
+    /// ends the process with `status` (`_exit`: nothing of MPI's runs
+    /// after), rank 0 saying so in one line on stderr; another rank leaves
+    /// quietly, the same way.
+    ///
+    /// The ranks leave together, at the first whole second of the wall clock
+    /// after the bound ([`leave_at`]): a launcher that sees one rank leave
+    /// without finalizing kills the others (MPICH's hydra does, and then
+    /// reports 9), so ranks that left a few milliseconds apart would turn a
+    /// finished run into a failed one.
+    pub(crate) fn finish(self, status: i32) -> i32 {
+        let root = self.is_root();
+        let (done, finalized) = mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if finalized.recv_timeout(leave_at(SystemTime::now())).is_ok() {
+                return;
+            }
+            let _ = std::io::stdout().flush();
+            if root {
+                let why = if status == 0 {
+                    "results are safe"
+                } else {
+                    "already reported"
+                };
+                eprintln!(
+                    "mcpi: MPI_Finalize did not return in {} s; exiting with status {status} ({why})",
+                    FINALIZE_BOUND.as_secs()
+                );
+            }
+            // SAFETY: _exit ends the process at once; no state is shared.
+            unsafe { libc::_exit(status) }
+        });
+        drop(self);
+        let _ = done.send(());
+        let _ = watchdog.join();
+        status
+    }
+
     /// Ends every rank's MPI at once with `code`: for when engines are still
     /// computing and a clean shutdown would wait for them.
     pub(crate) fn abort(&self, code: i32) -> ! {
@@ -131,6 +180,16 @@ impl World {
         std::thread::sleep(std::time::Duration::from_millis(200));
         SimpleCommunicator::world().abort(code)
     }
+}
+
+/// How long to wait from `now` for `MPI_Finalize`: [`FINALIZE_BOUND`], then
+/// on to the next whole second since the epoch, the moment every rank
+/// computes alike (to within the ranks' clock offsets) from entries a few
+/// milliseconds apart.
+fn leave_at(now: SystemTime) -> Duration {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default() + FINALIZE_BOUND;
+    let rest = Duration::from_secs(1) - Duration::from_nanos(u64::from(since.subsec_nanos()));
+    FINALIZE_BOUND + rest
 }
 
 /// The text before the first NUL: Open MPI's version string carries its
@@ -173,6 +232,23 @@ mod tests {
     fn c_strings_end_at_the_first_nul() {
         assert_eq!(c_string("Open MPI v4.1.4\0"), "Open MPI v4.1.4");
         assert_eq!(c_string("MPICH"), "MPICH");
+    }
+
+    #[test]
+    fn ranks_entering_finalize_apart_leave_at_the_same_whole_second() {
+        let at = |ms| UNIX_EPOCH + Duration::from_millis(ms);
+        for (entered, waits) in [
+            (1_000, 6_000),
+            (1_001, 5_999),
+            (1_999, 5_001),
+            (7_250, 5_750),
+        ] {
+            assert_eq!(
+                leave_at(at(entered)),
+                Duration::from_millis(waits),
+                "{entered}"
+            );
+        }
     }
 
     #[test]

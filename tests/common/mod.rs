@@ -95,6 +95,17 @@ pub const SPAWN: &str = "mpirun and the mcpi binary can be started";
 /// The command [`mcpi_in`] runs, with stdout and stderr piped, to adjust
 /// before spawning it and handing the child to [`wait`].
 pub fn command(dir: &Path, ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Command {
+    launched_with(&[], dir, ranks, args, env)
+}
+
+/// [`command`] with `launcher` options given to mpirun before `-n`.
+pub fn launched_with(
+    launcher: &[&str],
+    dir: &Path,
+    ranks: usize,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Command {
     let exe = env!("CARGO_BIN_EXE_mcpi");
     let mut cmd = if ranks == 0 {
         Command::new(exe)
@@ -103,6 +114,7 @@ pub fn command(dir: &Path, ranks: usize, args: &[&str], env: &[(&str, &str)]) ->
         if is_open_mpi() {
             cmd.arg("--oversubscribe");
         }
+        cmd.args(launcher);
         cmd.args(["-n", &ranks.to_string(), exe]);
         cmd
     };
