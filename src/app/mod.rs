@@ -246,9 +246,10 @@ fn run_controller(
 fn run_engine(world: &World, job: &Job, kernel: Kernel) {
     let me = run::engine_of_rank(world.size(), world.rank()).expect("an engine rank");
     let mut planted = PlantedPanic::for_rank(world.rank());
+    let mut meter = run::CpuMeter::default();
     let work = &mut |chunk| {
         planted.chunk(chunk);
-        run::compute(job, kernel, chunk)
+        meter.compute(job, kernel, chunk)
     };
     let link = &mut world.engine_link();
     let todo = job.todo();

@@ -123,7 +123,8 @@ pub(crate) struct Cli {
     pub(crate) progress: ProgressMode,
 
     /// Balanced mode: chunks in flight per engine, 1 to 64 (one computing, the rest
-    /// queued so the engine never waits for the controller).
+    /// queued so the engine never waits for the controller); more when that many
+    /// chunks last less than half a millisecond.
     #[arg(long, value_name = "W", default_value_t = DEFAULT_WINDOW as u32,
           value_parser = parse_window, allow_hyphen_values = true)]
     pub(crate) window: u32,

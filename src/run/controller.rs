@@ -41,14 +41,14 @@ pub(crate) fn control(
     let mut dispatch_s = vec![0.0; job.chunks as usize];
     let mut dispatcher = job.split().is_none().then(|| {
         // A peer holds the windows of the targeted engines it stands for.
-        let windows = (0..peers)
+        let behind = (0..peers)
             .map(|p| {
                 let behind = link.engines_behind(p);
-                behind.iter().filter(|e| job.targets.contains(e)).count() * job.window as usize
+                behind.iter().filter(|e| job.targets.contains(e)).count()
             })
             .collect();
         let chunks = todo.len() as u64;
-        let mut d = Dispatcher::new(chunks, windows, job.targets.len(), job.schedule);
+        let mut d = Dispatcher::new(chunks, behind, job.window as usize, job.schedule);
         for (peer, batch) in d.start() {
             hand_out(link, clock, peer, batch, todo, &mut dispatch_s);
         }
@@ -62,7 +62,9 @@ pub(crate) fn control(
     let mut deadline = None;
     let mut hurried = false;
     let mut backoff = Backoff::for_waiting();
-    let mut computed = Duration::ZERO;
+    let mut computed = 0.0;
+    // When the last message came, and the mean gap between messages.
+    let (mut last_heard, mut gap) = (clock.now(), Duration::ZERO);
     while gone.iter().any(|g| !g) {
         if signal.is_none() {
             if let Some(s) = alarm.caught() {
@@ -113,9 +115,13 @@ pub(crate) fn control(
         };
         match report {
             Report::Results(results) => {
-                let done_s = clock.now().as_secs_f64();
+                let now = clock.now();
+                let done_s = now.as_secs_f64();
+                gap = (gap * 7 + now.saturating_sub(last_heard)) / 8;
+                last_heard = now;
+                backoff.set_eager(gap < pace::EAGER_GAP);
                 for result in &results {
-                    computed += Duration::from_secs_f64(result.compute_s);
+                    computed += result.compute_s;
                     sent_back[peer].0 += 1;
                     sent_back[peer].1 += result.inside;
                     let chunk = result.chunk_id as usize;
@@ -127,9 +133,10 @@ pub(crate) fn control(
                     }
                 }
                 received += results.len();
-                let typical = computed / received as u32;
+                let typical = Duration::from_secs_f64(computed / received as f64);
                 backoff.set_max_sleep(pace::sleep_cap(typical, job.window as usize));
                 if let Some(d) = dispatcher.as_mut() {
+                    d.set_window(pace::window(typical, job.window as usize));
                     let next = d.finished(peer, results.len());
                     if let (Some(batch), None, false) = (next, signal, enough) {
                         hand_out(link, clock, peer, batch, todo, &mut dispatch_s);

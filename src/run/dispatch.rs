@@ -17,8 +17,9 @@ pub(crate) const DEFAULT_WINDOW: usize = 4;
 /// Balanced mode's master-worker dispatcher (ipyparallel's load-balanced
 /// view): chunks go out in order, each batch to a peer with room in its
 /// window. A peer is an engine, or a node's dispatcher whose window is the
-/// sum of its engines'. A dynamic schedule's batches are one chunk; a guided schedule's
-/// are about `remaining / (2 x engines)` chunks (OpenMP's guided), at least
+/// sum of its engines'. A dynamic schedule's batches fill the room a peer
+/// has (one chunk while results come back one at a time; the first handouts
+/// go one chunk at a time, round robin); a guided schedule's are about `remaining / (2 x engines)` chunks (OpenMP's guided), at least
 /// one, so engines start with big batches and end with small ones.
 #[derive(Debug)]
 pub(crate) struct Dispatcher {
@@ -27,30 +28,40 @@ pub(crate) struct Dispatcher {
     schedule: Schedule,
     /// Engines that work: the guided batch divides by it.
     workers: u64,
-    /// Chunks each peer may hold (0: it takes no part).
-    windows: Vec<usize>,
+    /// The working engines each peer stands for (0: it takes no part).
+    behind: Vec<usize>,
+    /// Chunks each working engine may hold.
+    window: usize,
     in_flight: Vec<usize>,
 }
 
 impl Dispatcher {
-    /// A dispatcher for `chunks` chunks over peers that may hold
-    /// `windows[peer]` chunks each, standing for `workers` engines in all.
+    /// A dispatcher for `chunks` chunks over peers standing for
+    /// `behind[peer]` working engines each, which may hold `window` chunks.
     pub(crate) fn new(
         chunks: u64,
-        windows: Vec<usize>,
-        workers: usize,
+        behind: Vec<usize>,
+        window: usize,
         schedule: Schedule,
     ) -> Dispatcher {
-        assert!(windows.iter().any(|&w| w >= 1) && workers >= 1);
+        let workers = behind.iter().sum::<usize>() as u64;
+        assert!(window >= 1 && workers >= 1);
         assert!(schedule != Schedule::Static, "a static schedule is a split");
         Dispatcher {
             next: 0,
             chunks,
             schedule,
-            workers: workers as u64,
-            in_flight: vec![0; windows.len()],
-            windows,
+            workers,
+            in_flight: vec![0; behind.len()],
+            behind,
+            window,
         }
+    }
+
+    /// Chunks each working engine may hold from now on (see
+    /// [`super::pace::window`]).
+    pub(crate) fn set_window(&mut self, window: usize) {
+        self.window = window.max(1);
     }
 
     /// Fills every peer's window: the first assignments, as `(peer, chunks)`
@@ -59,8 +70,8 @@ impl Dispatcher {
         let mut out = Vec::new();
         loop {
             let before = out.len();
-            for e in 0..self.windows.len() {
-                if let Some(batch) = self.assign(e) {
+            for e in 0..self.behind.len() {
+                if let Some(batch) = self.assign(e, 1) {
                     out.push((e, batch));
                 }
             }
@@ -78,18 +89,22 @@ impl Dispatcher {
             "peer {peer} had no chunk in flight"
         );
         self.in_flight[peer] -= n;
-        self.assign(peer)
+        self.assign(peer, usize::MAX)
     }
 
-    fn assign(&mut self, peer: usize) -> Option<Range<u64>> {
-        if self.next == self.chunks || self.in_flight[peer] >= self.windows[peer] {
+    /// The next batch for `peer`: a dynamic schedule's fills its room (at
+    /// most `most` chunks), a guided schedule's is its batch.
+    fn assign(&mut self, peer: usize, most: usize) -> Option<Range<u64>> {
+        let room = (self.behind[peer] * self.window).saturating_sub(self.in_flight[peer]);
+        if self.next == self.chunks || room == 0 {
             return None;
         }
         let remaining = self.chunks - self.next;
         let size = match self.schedule {
             Schedule::Guided => (remaining / (2 * self.workers)).max(1),
-            Schedule::Dynamic | Schedule::Static => 1,
-        };
+            Schedule::Dynamic | Schedule::Static => room.min(most) as u64,
+        }
+        .min(remaining);
         self.in_flight[peer] += size as usize;
         self.next += size;
         Some(self.next - size..self.next)
@@ -116,7 +131,7 @@ mod tests {
     }
 
     fn dynamic(chunks: u64, engines: usize, window: usize) -> Dispatcher {
-        Dispatcher::new(chunks, vec![window; engines], engines, Schedule::Dynamic)
+        Dispatcher::new(chunks, vec![1; engines], window, Schedule::Dynamic)
     }
 
     #[test]
@@ -134,7 +149,7 @@ mod tests {
 
     #[test]
     fn only_peers_with_a_window_get_work() {
-        let mut d = Dispatcher::new(3, vec![0, 2, 0, 2], 2, Schedule::Dynamic);
+        let mut d = Dispatcher::new(3, vec![0, 1, 0, 1], 2, Schedule::Dynamic);
         let first = one(&mut d);
         assert_eq!(first, [(1, 0), (3, 1), (1, 2)]);
         assert_eq!(d.finished(3, 1), None);
@@ -143,11 +158,15 @@ mod tests {
     #[test]
     fn a_node_dispatcher_holds_its_engines_windows() {
         // Peer 0 stands for three engines with a window of 2 each.
-        let mut d = Dispatcher::new(10, vec![6, 2], 4, Schedule::Dynamic);
+        let mut d = Dispatcher::new(12, vec![3, 1], 2, Schedule::Dynamic);
         let first = one(&mut d);
         assert_eq!(first.iter().filter(|(p, _)| *p == 0).count(), 6);
-        assert_eq!(d.finished(0, 3), Some(8..9));
-        assert_eq!(d.in_flight, [4, 2]);
+        // Room for three comes back as one batch of three.
+        assert_eq!(d.finished(0, 3), Some(8..11));
+        assert_eq!(d.in_flight, [6, 2]);
+        // A wider window fills at once, as far as the chunks go.
+        d.set_window(4);
+        assert_eq!(d.finished(1, 1), Some(11..12));
     }
 
     #[test]
@@ -160,7 +179,7 @@ mod tests {
 
     #[test]
     fn guided_batches_shrink_as_the_work_runs_out() {
-        let mut d = Dispatcher::new(100, vec![1, 1], 2, Schedule::Guided);
+        let mut d = Dispatcher::new(100, vec![1, 1], 1, Schedule::Guided);
         let first = d.start();
         assert_eq!(first, [(0, 0..25), (1, 25..43)]);
         // Engine 0 asks again only once its batch is down to the window.

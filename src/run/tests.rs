@@ -3,6 +3,7 @@
 
 use super::alone::run_alone;
 use super::memory::{Cluster, TestAlarm};
+use super::pace;
 use super::transport::ChunkResult;
 use super::Flow;
 use super::{compute, News, Outcome};
@@ -114,7 +115,8 @@ fn slow(job: &Job, d: Duration, chunk: u64) -> ChunkResult {
 fn balanced_engines_get_their_window_filled_and_never_more() {
     for window in [1, 2, 4] {
         let job = job(Mode::Balanced, 120, &all(3), window);
-        let work = |_: usize, chunk| slow(&job, Duration::from_micros(300), chunk);
+        // Long enough for a window of one (see pace::window).
+        let work = |_: usize, chunk| slow(&job, pace::WINDOW_TIME, chunk);
         let (outcome, rows) = session(&job, 3, &work);
         assert_eq!(outcome.signal, None);
         assert!(outcome.stranded.is_empty());
@@ -140,6 +142,35 @@ fn balanced_engines_get_their_window_filled_and_never_more() {
         };
         assert_eq!(first, [(0, 0), (1, 1), (2, 2)]);
     }
+}
+
+#[test]
+fn short_chunks_widen_the_window_and_come_back_several_per_message() {
+    // One point per chunk: far shorter than --window chunks can cover.
+    let job = Job {
+        samples: 3000,
+        ..job(Mode::Balanced, 3000, &all(2), 4)
+    };
+    let work = kernel_work(&job);
+    let (outcome, rows) = session(&job, 2, &work);
+    assert!(outcome.stranded.is_empty());
+    assert_eq!(chunk_ids(&rows).len(), 3000);
+    assert_eq!(
+        rows.iter().map(|r| r.inside).sum::<u64>(),
+        serial_inside(&job)
+    );
+    let widest = (0..2).map(|e| most_in_flight(&rows, e)).max().unwrap();
+    assert!(widest > 4, "at most {widest} in flight");
+    // Rows that arrived in one message share their engine and arrival time.
+    let mut messages = BTreeSet::new();
+    for r in &rows {
+        messages.insert((r.engine_id, r.done_s.to_bits()));
+    }
+    assert!(
+        messages.len() < rows.len() / 2,
+        "{} messages",
+        messages.len()
+    );
 }
 
 #[test]
