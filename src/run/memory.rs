@@ -16,8 +16,8 @@ use std::time::Duration;
 /// The controller's end: a sender per engine, one inbox for all reports.
 pub(crate) struct MemoryController {
     to_engines: Vec<Sender<Order>>,
-    /// Engine ids `0..engines`: each peer stands for itself.
-    ids: Vec<u32>,
+    /// The engines each peer stands for.
+    behind: Vec<Vec<u32>>,
     inbox: Receiver<(usize, Report)>,
 }
 
@@ -30,8 +30,13 @@ pub(crate) struct MemoryEngine {
 
 /// Links a controller to `engines` engines.
 pub(crate) fn network(engines: usize) -> (MemoryController, Vec<MemoryEngine>) {
+    network_of((0..engines as u32).map(|e| vec![e]).collect())
+}
+
+/// Links a controller to peers standing for the engines `behind[peer]`.
+pub(crate) fn network_of(behind: Vec<Vec<u32>>) -> (MemoryController, Vec<MemoryEngine>) {
     let (to_controller, inbox) = channel();
-    let (to_engines, ends) = (0..engines)
+    let (to_engines, ends) = (0..behind.len())
         .map(|id| {
             let (tx, rx) = channel();
             let end = MemoryEngine {
@@ -42,10 +47,9 @@ pub(crate) fn network(engines: usize) -> (MemoryController, Vec<MemoryEngine>) {
             (tx, end)
         })
         .unzip();
-    let ids = (0..engines as u32).collect();
     let controller = MemoryController {
         to_engines,
-        ids,
+        behind,
         inbox,
     };
     (controller, ends)
@@ -57,7 +61,7 @@ impl ControllerLink for MemoryController {
     }
 
     fn engines_behind(&self, peer: usize) -> &[u32] {
-        &self.ids[peer..=peer]
+        &self.behind[peer]
     }
 
     fn send(&mut self, engine: usize, order: Order) {

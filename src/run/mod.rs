@@ -15,6 +15,7 @@ pub(crate) mod dispatch;
 pub(crate) mod engine;
 pub(crate) mod pace;
 pub mod plan;
+pub(crate) mod relay;
 pub(crate) mod transport;
 
 #[cfg(test)]

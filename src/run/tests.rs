@@ -2,12 +2,15 @@
 //! of engines on threads, signals raised on any rank, engines slow or stuck.
 
 use super::alone::run_alone;
-use super::memory::{Cluster, TestAlarm};
+use super::controller::control;
+use super::engine::serve;
+use super::memory::{network_of, Cluster, TestAlarm};
 use super::pace;
+use super::relay::relay;
 use super::transport::ChunkResult;
 use super::Flow;
 use super::{compute, News, Outcome};
-use crate::config::{Job, Mode, Schedule};
+use crate::config::{Dispatch, Job, Mode, Schedule};
 use crate::kernel::Kernel;
 use crate::record::ChunkRow;
 use crate::sys::clock::WallClock;
@@ -27,6 +30,7 @@ fn job(mode: Mode, chunks: u64, targets: &[u32], window: u32) -> Job {
         targets: targets.to_vec(),
         window,
         schedule: Schedule::Dynamic,
+        dispatch: Dispatch::Flat,
         slow: Vec::new(),
         precision: None,
         kernel: None,
@@ -171,6 +175,79 @@ fn short_chunks_widen_the_window_and_come_back_several_per_message() {
         "{} messages",
         messages.len()
     );
+}
+
+/// A session over two nodes of two engines each, dispatched by node: engines
+/// 0 and 2 dispatch for their nodes (to 1 and 3) and compute too.
+fn by_node(job: &Job, work: &(dyn Fn(usize, u64) -> ChunkResult + Sync)) -> Vec<ChunkRow> {
+    let (mut top, relays) = network_of(vec![vec![0, 1], vec![2, 3]]);
+    let todo = job.todo();
+    let mut rows = Vec::new();
+    let outcome = std::thread::scope(|scope| {
+        for (mut up, me) in relays.into_iter().zip([0u32, 2]) {
+            let (todo, job) = (&todo, job);
+            scope.spawn(move || {
+                let (mut down, ends) = network_of(vec![vec![me + 1]]);
+                std::thread::scope(|inner| {
+                    for mut end in ends {
+                        inner.spawn(move || {
+                            let work = &mut |chunk| work(me as usize + 1, chunk);
+                            let (clock, alarm) = (&mut WallClock::new(), &TestAlarm::default());
+                            serve(&mut end, clock, alarm, job, me + 1, todo, work);
+                        });
+                    }
+                    let work = &mut |chunk| work(me as usize, chunk);
+                    let (clock, alarm) = (&mut WallClock::new(), &TestAlarm::default());
+                    relay(&mut up, &mut down, clock, alarm, job, me, todo, work);
+                });
+            });
+        }
+        let (clock, alarm) = (&mut WallClock::new(), &TestAlarm::default());
+        let grace = Duration::from_secs(30);
+        control(&mut top, clock, alarm, job, &todo, grace, &mut |news| {
+            if let News::Chunk(row) = news {
+                rows.push(row);
+            }
+            Flow::Continue
+        })
+    });
+    assert!(outcome.stranded.is_empty());
+    assert_eq!(outcome.signal, None);
+    rows
+}
+
+#[test]
+fn node_dispatch_feeds_every_engine_and_gives_the_same_counts() {
+    for (mode, schedule, samples) in [
+        (Mode::Balanced, Schedule::Dynamic, 300_000),
+        (Mode::Balanced, Schedule::Guided, 300_000),
+        // One point per chunk: windows widen, results come in batches.
+        (Mode::Balanced, Schedule::Dynamic, 300),
+        (Mode::Direct, Schedule::Dynamic, 300_000),
+    ] {
+        let job = Job {
+            samples,
+            schedule,
+            dispatch: Dispatch::Node,
+            ..job(mode, 300, &all(4), 2)
+        };
+        let what = format!("{mode:?} {schedule:?} {samples}");
+        let rows = by_node(&job, &kernel_work(&job));
+        assert_eq!(chunk_ids(&rows).len(), 300, "{what}");
+        let inside: u64 = rows.iter().map(|r| r.inside).sum();
+        assert_eq!(inside, serial_inside(&job), "{what}");
+        for (e, chunks) in per_engine(&rows, 4).iter().enumerate() {
+            assert!(!chunks.is_empty(), "{what}: engine {e} computed nothing");
+        }
+    }
+    // An engine left out of --targets gets nothing behind its dispatcher.
+    let job = Job {
+        dispatch: Dispatch::Node,
+        ..job(Mode::Balanced, 100, &[0, 2, 3], 2)
+    };
+    let rows = by_node(&job, &kernel_work(&job));
+    assert_eq!(chunk_ids(&rows).len(), 100);
+    assert!(per_engine(&rows, 4)[1].is_empty());
 }
 
 #[test]
