@@ -13,6 +13,13 @@
 # and 10^6 chunks, saved as often as the disk allows (--checkpoint-every 0)
 # against effectively never (1e7 s), wall time of the whole command, best of
 # alternating runs. `scripts/bench.sh checkpoint` runs only that part.
+#
+# `scripts/bench.sh dispatch` measures the controller instead (issue 14's
+# table): chunks/s with one-point chunks in both modes, the controller's CPU
+# share with ~1 ms chunks, the efficiency with ~0.1 ms chunks, and the
+# default job against its ideal time, each the best of a few alternating runs
+# of `mpirun -n 3 mcpi`, next to a plain C MPI master-worker's tasks/s
+# (benches/pingpong.c, built here with mpicc): the floor the MPI library sets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/launch.sh
@@ -104,6 +111,67 @@ checkpoint_section() {
         "$(awk -v z="${ckpt_best[1e6/0]}" -v n="${ckpt_best[1e6/1e7]}" 'BEGIN{print z/n}')" "<=" 3
 }
 
+# mcpi's --json field $1 from the JSON on stdin.
+field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/"; }
+
+# Keeps the larger (max) or smaller (min) of $2 and $3.
+best() { awk -v how="$1" -v a="$2" -v b="$3" 'BEGIN {
+    if (b == "") print a; else if (how == "max") print (a > b ? a : b); else print (a < b ? a : b) }'; }
+
+# One `mpirun -n 3 mcpi` of the dispatch table; prints its JSON.
+dispatch_run() { # args...
+    "${MPIRUN[@]}" "$target/release/mcpi" --quiet --json --force --output "$disp_dir/d.h5" "$@" 2>>"$log" \
+        || { tail -n 30 "$log"; exit 1; }
+}
+
+dispatch_section() {
+    local r rounds=3 mpicc pp="$target/pingpong"
+    cargo build --release --quiet >>"$log" 2>&1 || { tail -n 30 "$log"; exit 1; }
+    mpirun_cmd 3
+    # The C compiler of the MPI that mpirun launches: mpirun.mpich -> mpicc.mpich.
+    mpicc=mpicc
+    [[ ${MPIRUN[0]} == *mpirun.* ]] && mpicc="mpicc.${MPIRUN[0]##*mpirun.}"
+    "$mpicc" -O2 -o "$pp" benches/pingpong.c >>"$log" 2>&1 || { tail -n 30 "$log"; exit 1; }
+    disp_dir=$(mktemp -d)
+    trap 'rm -rf "$disp_dir" "${ckpt_dir:-}" "${e2e_dir:-}"' EXIT
+    echo "dispatch: ${MPIRUN[*]} mcpi (2 engines), best of $rounds alternating runs..."
+    local floor1="" floor2="" bal="" dir="" share="" eff="" dflt="" rate="" v
+    for r in $(seq "$rounds"); do
+        floor1=$(best max "$("${MPIRUN[@]}" "$pp" 1000000 1)" "$floor1")
+        floor2=$(best max "$("${MPIRUN[@]}" "$pp" 1000000 2)" "$floor2")
+        v=$(dispatch_run --samples 1e6 --chunks 1e6 | field elapsed_s)
+        bal=$(best max "$(awk -v e="$v" 'BEGIN { print 1e6 / e }')" "$bal")
+        v=$(dispatch_run --mode direct --samples 1e6 --chunks 1e6 | field elapsed_s)
+        dir=$(best max "$(awk -v e="$v" 'BEGIN { print 1e6 / e }')" "$dir")
+        share=$(best min "$(dispatch_run --samples 3e9 --chunks 1000 | field controller_cpu_share)" "$share")
+        eff=$(best max "$(dispatch_run --samples 3e9 --chunks 10000 | field efficiency)" "$eff")
+        dflt=$(best min "$(dispatch_run | field elapsed_s)" "$dflt")
+        # One engine's rate: one rank alone, 1e9 points.
+        v=$("$target/release/mcpi" --quiet --json --force --output "$disp_dir/one.h5" --samples 1e9 | field elapsed_s)
+        rate=$(best max "$(awk -v e="$v" 'BEGIN { print 1e9 / e }')" "$rate")
+    done
+    local ideal
+    ideal=$(awk -v r="$rate" 'BEGIN { print 1e8 / (2 * r) }')
+    printf "%-62s %12s %10s\n" "measure" "value" "vs floor"
+    printf "%-62s %12.0f\n" "C MPI master-worker (benches/pingpong.c), 1 in flight: tasks/s" "$floor1"
+    printf "%-62s %12.0f\n" "C MPI master-worker, 2 in flight: tasks/s" "$floor2"
+    awk -v b="$bal" -v d="$dir" -v f="$floor1" 'BEGIN {
+        printf "%-62s %12.0f %9.2fx\n", "balanced, --samples 1e6 --chunks 1e6: chunks/s", b, b / f
+        printf "%-62s %12.0f %9.2fx\n", "direct, --samples 1e6 --chunks 1e6: chunks/s", d, d / f }'
+    printf "%-62s %12.4f\n" "controller CPU share, --samples 3e9 --chunks 1000" "$share"
+    printf "%-62s %12.3f\n" "efficiency, --samples 3e9 --chunks 10000" "$eff"
+    awk -v e="$dflt" -v i="$ideal" -v r="$rate" 'BEGIN {
+        printf "%-62s %12.4f\n", "default job (1e8, 100 chunks): elapsed s", e
+        printf "%-62s %12.4f\n", "  ideal s = 1e8 / (2 engines x " sprintf("%.3g", r) " samples/s, one rank)", i
+        printf "%-62s %12.3f\n", "  ideal / elapsed", i / e }'
+    echo "targets:"
+    check "balanced chunks/s / 1e6" "$(awk -v b="$bal" 'BEGIN{print b/1e6}')" ">=" 1
+    check "direct chunks/s / 2e6" "$(awk -v d="$dir" 'BEGIN{print d/2e6}')" ">=" 1
+    check "controller CPU share (%)" "$(awk -v s="$share" 'BEGIN{print s*100}')" "<=" 2
+    check "efficiency, 1e4 chunks" "$eff" ">=" 0.95
+    check "default job: ideal / elapsed" "$(awk -v e="$dflt" -v i="$ideal" 'BEGIN{print i/e}')" ">=" 0.90
+}
+
 check() { # label value op threshold
     awk -v l="$1" -v v="$2" -v op="$3" -v t="$4" 'BEGIN {
         ok = (op == ">=") ? (v >= t) : (v <= t)
@@ -112,6 +180,12 @@ check() { # label value op threshold
 
 echo "CPU:   $(cpu_model)"
 echo "rustc: $(rustc --version)"
+if [[ ${1:-} == dispatch ]]; then
+    echo "load:  $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (before); logs in $log"
+    dispatch_section
+    echo "load:  $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (after)"
+    exit 0
+fi
 if [[ ${1:-} == checkpoint ]]; then
     echo "load:  $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (before); logs in $log"
     checkpoint_section

@@ -77,6 +77,42 @@ fn every_mode_rank_count_and_target_set_gives_the_same_count() {
 }
 
 #[test]
+fn node_dispatch_on_one_node_gives_the_same_count_and_feeds_every_engine() {
+    // Forced on one node: rank 1 dispatches for ranks 2 and 3, and computes.
+    let dir = scratch("node-dispatch");
+    let want = reference_inside();
+    let cases: [(usize, &str, &[&str]); 6] = [
+        (4, "balanced", &[]),
+        (4, "balanced", &["--schedule", "guided"]),
+        (4, "balanced", &["--targets", "1:"]),
+        (4, "direct", &[]),
+        (2, "balanced", &[]),
+        // One rank computes alone: nothing to dispatch.
+        (1, "balanced", &[]),
+    ];
+    for (ranks, mode, extra) in cases {
+        let mut args = extra.to_vec();
+        args.extend(["--dispatch", "node"]);
+        let (json, _) = run_json(&dir, ranks, mode, &args);
+        let what = format!("{mode} on {ranks} ranks {extra:?}");
+        assert_eq!(json["inside"], want, "{what}");
+        assert_eq!(json["stopped_by"], "all chunks", "{what}");
+        // Every targeted engine computed, the dispatcher's node's too.
+        let per_engine = json["per_engine"].as_array().unwrap();
+        let first = if extra.contains(&"1:") { 1 } else { 0 };
+        assert_eq!(per_engine.len(), ranks.saturating_sub(1).max(1) - first);
+        for engine in per_engine {
+            let id = engine["engine_id"].as_u64().unwrap();
+            assert!(id >= first as u64, "{what}: engine {id} was not targeted");
+            assert!(
+                engine["chunks"].as_u64().unwrap() > 0,
+                "{what}: engine {id}"
+            );
+        }
+    }
+}
+
+#[test]
 fn every_schedule_and_straggler_gives_the_same_count_and_is_recorded() {
     let dir = scratch("schedules");
     let want = reference_inside();

@@ -19,10 +19,12 @@ mod session;
 mod tests;
 mod verify;
 
+use crate::config::Dispatch;
 use crate::config::Job;
 use crate::kernel::Kernel;
+use crate::mpi::Links;
 use crate::mpi::World;
-use crate::run::{self, alone, controller, engine, pace, News};
+use crate::run::{self, alone, controller, engine, pace, relay, News};
 use crate::sys::clock::WallClock;
 use crate::sys::signals::{self, ProcessAlarm};
 use crate::ui::report;
@@ -108,6 +110,12 @@ pub fn main() -> i32 {
         }
         Rank0::Verify(checker) => Role::Verify(checker),
     });
+    // Every rank learns who shares its node, and so whom it talks to.
+    let nodes = (world.size() > 1).then(|| world.nodes());
+    let node = nodes
+        .as_ref()
+        .is_some_and(|n| job.dispatch.resolve(n.count()) == Dispatch::Node);
+    let links = nodes.as_ref().map(|n| world.links(n, node));
     world.barrier();
     // The parallel section starts: rank 0's times count from here.
     let clock = WallClock::new();
@@ -124,7 +132,7 @@ pub fn main() -> i32 {
                 }
                 session.hear(news)
             };
-            let outcome = run_controller(&world, &job, kernel, clock, grace, on_news);
+            let outcome = run_controller(links, &job, kernel, clock, grace, on_news);
             let ending = session.finish(outcome, &ProcessAlarm);
             if ending.abort {
                 world.abort(ending.code);
@@ -134,7 +142,7 @@ pub fn main() -> i32 {
         Some(Role::Verify(mut checker)) => {
             let grace = checker.grace();
             let on_news = &mut |news| checker.hear(news);
-            let outcome = run_controller(&world, &job, kernel, clock, grace, on_news);
+            let outcome = run_controller(links, &job, kernel, clock, grace, on_news);
             let (code, abort) = checker.finish(outcome);
             if abort {
                 world.abort(code);
@@ -142,7 +150,7 @@ pub fn main() -> i32 {
             code
         }
         None => {
-            run_engine(&world, &job, kernel);
+            run_engine(&world, links.expect("an engine has links"), &job, kernel);
             0
         }
     };
@@ -228,7 +236,7 @@ fn parse_identities(raw: &[Vec<u8>]) -> Vec<Identity> {
 /// or every chunk itself when it is alone. `on_news` hears each chunk;
 /// `grace` is how long a signal waits for the chunks being computed.
 fn run_controller(
-    world: &World,
+    links: Option<Links>,
     job: &Job,
     kernel: Kernel,
     mut clock: WallClock,
@@ -236,31 +244,38 @@ fn run_controller(
     on_news: &mut dyn FnMut(run::News) -> run::Flow,
 ) -> run::Outcome {
     let todo = job.todo();
-    if world.size() == 1 {
-        let work = &mut |chunk| run::compute_abandonable(job, kernel, chunk, &ProcessAlarm);
-        return alone::run_alone(&mut clock, &ProcessAlarm, job, &todo, work, on_news);
+    match links {
+        None => {
+            let work = &mut |chunk| run::compute_abandonable(job, kernel, chunk, &ProcessAlarm);
+            alone::run_alone(&mut clock, &ProcessAlarm, job, &todo, work, on_news)
+        }
+        Some(Links::Controller(mut link)) => {
+            let link = &mut link;
+            controller::control(link, &mut clock, &ProcessAlarm, job, &todo, grace, on_news)
+        }
+        Some(_) => unreachable!("rank 0 controls"),
     }
-    let link = &mut world.controller_link();
-    controller::control(link, &mut clock, &ProcessAlarm, job, &todo, grace, on_news)
 }
 
-/// An engine rank's part of the session.
-fn run_engine(world: &World, job: &Job, kernel: Kernel) {
+/// An engine rank's part of the session, or a node dispatcher's.
+fn run_engine(world: &World, links: Links, job: &Job, kernel: Kernel) {
     let me = run::engine_of_rank(world.size(), world.rank()).expect("an engine rank");
     let mut planted = PlantedPanic::for_rank(world.rank());
+    let mut meter = run::CpuMeter::default();
     let work = &mut |chunk| {
         planted.chunk(chunk);
-        run::compute(job, kernel, chunk)
+        meter.compute(job, kernel, chunk)
     };
-    let link = &mut world.engine_link();
     let todo = job.todo();
-    engine::serve(
-        link,
-        &mut WallClock::new(),
-        &ProcessAlarm,
-        job,
-        me,
-        &todo,
-        work,
-    );
+    let clock = &mut WallClock::new();
+    match links {
+        Links::Engine(mut link) => {
+            engine::serve(&mut link, clock, &ProcessAlarm, job, me, &todo, work)
+        }
+        Links::Relay(mut up, mut down) => {
+            let (up, down) = (&mut up, &mut down);
+            relay::relay(up, down, clock, &ProcessAlarm, job, me, &todo, work)
+        }
+        Links::Controller(_) => unreachable!("only rank 0 controls"),
+    }
 }

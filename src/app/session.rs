@@ -177,19 +177,23 @@ impl Session {
             if let Some(progress) = &mut self.progress {
                 progress.update(self.c.ledger.done());
             }
-            if let Some(writer) = &self.writer {
+            if let Some(writer) = &mut self.writer {
                 writer.add(row);
             }
         }
-        if let Some(writer) = &self.writer {
-            if writer.wants_base() {
-                let elapsed = self.start.elapsed().as_secs_f64();
-                let cpu = process_cpu_time().saturating_sub(self.start_cpu);
-                writer.base(self.record(elapsed, cpu.as_secs_f64(), None));
+        if let (News::Waiting, Some(writer)) = (news, &mut self.writer) {
+            writer.send();
+        }
+        if self.writer.as_ref().is_some_and(Writer::wants_base) {
+            let elapsed = self.start.elapsed().as_secs_f64();
+            let cpu = process_cpu_time().saturating_sub(self.start_cpu);
+            let record = self.record(elapsed, cpu.as_secs_f64(), None);
+            if let Some(writer) = &mut self.writer {
+                writer.base(record);
             }
-            if let Some(e) = writer.failure() {
-                self.warn(e);
-            }
+        }
+        if let Some(e) = self.writer.as_ref().and_then(Writer::failure) {
+            self.warn(e);
         }
         match self.c.ledger.stop() {
             Some(Stop::Precision(_)) => Flow::Enough,

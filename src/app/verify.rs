@@ -9,7 +9,7 @@
 use super::audit::{spread, Mismatch};
 use super::decide::Verdict;
 use super::{EXIT_FAILURE, EXIT_USAGE};
-use crate::config::{Job, Mode, Schedule};
+use crate::config::{Dispatch, Job, Mode, Schedule};
 use crate::kernel::rng::RNG_NAME;
 use crate::record::{ChunkRow, SCHEMA_VERSION};
 use crate::run::dispatch::DEFAULT_WINDOW;
@@ -141,6 +141,7 @@ pub(super) fn decide(
         targets: (0..engines as u32).collect(),
         window: DEFAULT_WINDOW as u32,
         schedule: Schedule::Dynamic,
+        dispatch: Dispatch::Auto,
         slow: vec![1.0; engines],
         precision: None,
         kernel,

@@ -2,7 +2,7 @@
 //! [`super::job`] (for every rank) and [`super::settings`] (for rank 0).
 
 use super::count::parse_count;
-use super::job::{Mode, Schedule};
+use super::job::{Dispatch, Mode, Schedule};
 use crate::run::dispatch::DEFAULT_WINDOW;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -123,7 +123,8 @@ pub(crate) struct Cli {
     pub(crate) progress: ProgressMode,
 
     /// Balanced mode: chunks in flight per engine, 1 to 64 (one computing, the rest
-    /// queued so the engine never waits for the controller).
+    /// queued so the engine never waits for the controller); more when that many
+    /// chunks last less than half a millisecond.
     #[arg(long, value_name = "W", default_value_t = DEFAULT_WINDOW as u32,
           value_parser = parse_window, allow_hyphen_values = true)]
     pub(crate) window: u32,
@@ -135,6 +136,14 @@ pub(crate) struct Cli {
     /// [default: dynamic]
     #[arg(long, value_enum, value_name = "HOW")]
     pub(crate) schedule: Option<Schedule>,
+
+    /// Who feeds the engines. 'flat': rank 0 talks to every engine; 'node': to one
+    /// engine per node, which feeds the other engines of its node and sends their
+    /// results back together, so rank 0's messages grow with nodes, not engines;
+    /// 'auto': node when the ranks span several nodes, else flat. Counts are the
+    /// same either way
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = Dispatch::Auto)]
+    pub(crate) dispatch: Dispatch,
 
     /// Make engines stragglers, for teaching and testing: ENGINE=FACTOR[,...]
     /// (e.g. '0=3'): that engine takes FACTOR (1 to 1000) times as long per

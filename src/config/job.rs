@@ -44,6 +44,30 @@ impl Schedule {
     }
 }
 
+/// Who feeds the engines (`--dispatch`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub(crate) enum Dispatch {
+    /// Node dispatch when the ranks span several nodes, flat on one.
+    #[default]
+    Auto,
+    /// Rank 0 talks to every engine.
+    Flat,
+    /// Rank 0 talks to one engine per node, which feeds the others of its
+    /// node and sends their results back together.
+    Node,
+}
+
+impl Dispatch {
+    /// Flat or node, for ranks spread over `nodes` nodes.
+    pub(crate) fn resolve(self, nodes: usize) -> Dispatch {
+        match (self, nodes) {
+            (Dispatch::Auto, 0 | 1) => Dispatch::Flat,
+            (Dispatch::Auto, _) => Dispatch::Node,
+            (chosen, _) => chosen,
+        }
+    }
+}
+
 /// How a fixed split gives each engine its chunks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Split {
@@ -66,6 +90,8 @@ pub(crate) struct Job {
     pub(crate) window: u32,
     /// Balanced mode's schedule (dynamic in direct mode, which splits).
     pub(crate) schedule: Schedule,
+    /// `--dispatch`, as given (resolved once the ranks know their nodes).
+    pub(crate) dispatch: Dispatch,
     /// Each engine's slow-down factor (1 for none), by engine id.
     pub(crate) slow: Vec<f64>,
     /// `--precision`: stop once the 95% interval of pi is at most +-this.
@@ -165,6 +191,7 @@ impl Job {
             targets,
             window: cli.window,
             schedule,
+            dispatch: cli.dispatch,
             slow,
             precision: cli.precision,
             kernel,

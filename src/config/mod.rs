@@ -8,7 +8,7 @@ pub(crate) mod job;
 pub(crate) mod settings;
 pub(crate) mod targets;
 
-pub(crate) use job::{Job, Mode, Schedule, Split};
+pub(crate) use job::{Dispatch, Job, Mode, Schedule, Split};
 pub(crate) use settings::{Destination, Settings};
 
 /// Why the command line cannot make a job.

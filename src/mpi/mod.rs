@@ -15,7 +15,7 @@ use mpi::environment::Universe;
 use mpi::request::{Request, Scope};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
-use mpi::Count;
+use mpi::{Count, Rank};
 use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -115,14 +115,84 @@ impl World {
         Some(parts)
     }
 
-    /// Rank 0's end of the links to the engines (ranks `1..size`).
-    pub(crate) fn controller_link(&self) -> transport::MpiController<'_> {
-        transport::MpiController::new(&self.world)
+    /// Which ranks share a node (`MPI_Comm_split_type` shared), found
+    /// together by every rank: a collective.
+    pub(crate) fn nodes(&self) -> Nodes {
+        let node = self.world.split_shared(self.world.rank());
+        let me = self.world.rank();
+        let mut members = vec![0 as Rank; node.size() as usize];
+        mpi::request::scope(|scope| {
+            wait(node.immediate_all_gather_into(scope, &me, &mut members[..]))
+        });
+        // A node is known by its lowest rank; the split ranks by world rank.
+        let key = members[0];
+        let mut keys = vec![0 as Rank; self.size()];
+        mpi::request::scope(|scope| {
+            wait(
+                self.world
+                    .immediate_all_gather_into(scope, &key, &mut keys[..]),
+            )
+        });
+        Nodes {
+            node,
+            members,
+            keys,
+        }
     }
 
-    /// An engine rank's end of its link to rank 0.
-    pub(crate) fn engine_link(&self) -> transport::MpiEngine<'_> {
-        transport::MpiEngine::new(&self.world)
+    /// This rank's links for the session: rank 0's to its peers, an
+    /// engine's to its controller, or a node dispatcher's both ways. With
+    /// `node`, each node's lowest rank but rank 0 dispatches to the others.
+    pub(crate) fn links<'w>(&'w self, nodes: &'w Nodes, node: bool) -> Links<'w> {
+        let rank = self.world.rank();
+        let engine = |r: Rank| r as u32 - 1;
+        if !node {
+            return match rank {
+                ROOT => {
+                    let peers = (1..self.world.size())
+                        .map(|r| (r, vec![engine(r)]))
+                        .collect();
+                    Links::Controller(transport::MpiController::new(&self.world, peers))
+                }
+                _ => Links::Engine(transport::MpiEngine::new(&self.world, ROOT)),
+            };
+        }
+        let on_node = |key: Rank| -> Vec<Rank> {
+            (1..self.world.size())
+                .filter(|&r| nodes.keys[r as usize] == key)
+                .collect()
+        };
+        if rank == ROOT {
+            let mut keys = nodes.keys[1..].to_vec();
+            keys.sort_unstable();
+            keys.dedup();
+            let peers = keys
+                .into_iter()
+                .map(|k| {
+                    let ranks = on_node(k);
+                    (ranks[0], ranks.iter().map(|&r| engine(r)).collect())
+                })
+                .collect();
+            return Links::Controller(transport::MpiController::new(&self.world, peers));
+        }
+        let ranks = on_node(nodes.keys[rank as usize]);
+        // Node-communicator ranks follow world ranks.
+        let node_rank = |r: Rank| {
+            let at = nodes.members.iter().position(|&m| m == r);
+            at.expect("a rank of this node") as Rank
+        };
+        if ranks[0] == rank {
+            let down = ranks[1..]
+                .iter()
+                .map(|&r| (node_rank(r), vec![engine(r)]))
+                .collect();
+            Links::Relay(
+                transport::MpiEngine::new(&self.world, ROOT),
+                transport::MpiController::new(&nodes.node, down),
+            )
+        } else {
+            Links::Engine(transport::MpiEngine::new(&nodes.node, node_rank(ranks[0])))
+        }
     }
 
     /// Finalises MPI and returns `status`, the exit status every rank has
@@ -190,6 +260,36 @@ fn leave_at(now: SystemTime) -> Duration {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default() + FINALIZE_BOUND;
     let rest = Duration::from_secs(1) - Duration::from_nanos(u64::from(since.subsec_nanos()));
     FINALIZE_BOUND + rest
+}
+
+/// Which ranks share a node, as every rank learned it.
+pub(crate) struct Nodes {
+    /// This rank's node.
+    node: SimpleCommunicator,
+    /// World ranks on this node, by node rank.
+    members: Vec<Rank>,
+    /// Each world rank's node, known by its lowest world rank.
+    keys: Vec<Rank>,
+}
+
+impl Nodes {
+    /// How many nodes the ranks span.
+    pub(crate) fn count(&self) -> usize {
+        let mut keys = self.keys.clone();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.len()
+    }
+}
+
+/// A rank's links for a session.
+pub(crate) enum Links<'w> {
+    /// Rank 0's, to its peers.
+    Controller(transport::MpiController<'w>),
+    /// An engine's, to rank 0 or its node's dispatcher.
+    Engine(transport::MpiEngine<'w>),
+    /// A node dispatcher's: up to rank 0, down to its node's engines.
+    Relay(transport::MpiEngine<'w>, transport::MpiController<'w>),
 }
 
 /// The text before the first NUL: Open MPI's version string carries its

@@ -1,4 +1,11 @@
-//! An engine's loop: compute queued chunks in order and report each.
+//! An engine's loop: compute queued chunks in order and report them.
+//!
+//! Results are held back and sent several per message once as many are held
+//! as remain queued (half the window: the controller refills it while the
+//! other half is computed), when the queue runs dry, after [`HOLD_TIME`], or
+//! at [`HOLD_MOST`]. Short chunks then cost a message per half window
+//! instead of one each; a chunk longer than the rest of the queue still goes
+//! alone.
 
 use super::dispatch::share;
 use super::pace::{self, Backoff};
@@ -7,6 +14,11 @@ use super::{poll, straggle, Event};
 use crate::config::Job;
 use std::collections::VecDeque;
 use std::time::Duration;
+
+/// The longest a result is held back (progress and checkpoints lag by it).
+const HOLD_TIME: Duration = Duration::from_millis(5);
+/// The most results in one message.
+const HOLD_MOST: usize = 4096;
 
 /// Serves one session as engine `engine`: the queue is this engine's share
 /// of `todo` in a fixed split and filled by the controller otherwise; `work`
@@ -36,10 +48,12 @@ pub(crate) fn serve(
     backoff.set_max_sleep(pace::SLEEP_CAP_RANGE.0);
     let mut halted = false;
     let mut sent = (0u64, 0u64);
+    let mut held: Vec<ChunkResult> = Vec::new();
+    let mut held_since = Duration::ZERO;
     loop {
         // Collect whatever has arrived without waiting for more.
         while let Some(order) = link.try_recv() {
-            inbox.take(order, alarm);
+            inbox.take(order, alarm, todo);
         }
         if inbox.told == Some(Told::Cancel) {
             break;
@@ -47,6 +61,7 @@ pub(crate) fn serve(
         // Before ending on Stop: a signal caught here still stops the run.
         if !halted {
             if let Some(s) = alarm.caught() {
+                send_held(link, &mut held);
                 link.send(Report::Halt(s));
                 halted = true;
             }
@@ -60,15 +75,28 @@ pub(crate) fn serve(
             inbox.queue.pop_front()
         };
         if let Some(chunk) = next {
-            let result = straggle(clock, alarm, slow, work(chunk));
-            link.send(Report::Result(result));
+            let result = ChunkResult {
+                engine,
+                ..straggle(clock, alarm, slow, work(chunk))
+            };
+            if held.is_empty() {
+                held_since = clock.now();
+            }
+            held.push(result);
             sent.0 += 1;
             sent.1 += result.inside;
+            if held.len() >= inbox.queue.len()
+                || held.len() >= HOLD_MOST
+                || clock.now() - held_since >= HOLD_TIME
+            {
+                send_held(link, &mut held);
+            }
             // The next task is about one controller round trip away:
             // don't sleep through a good part of a chunk waiting for it.
             let chunk_time = Duration::from_secs_f64(result.compute_s);
             backoff.set_max_sleep(pace::sleep_cap(chunk_time, 1));
         } else {
+            send_held(link, &mut held);
             // No chunk will come to an engine outside the targets or past its
             // share of a fixed split: it waits for the end of the run only to
             // relay a signal, and may sleep long between looks.
@@ -85,14 +113,22 @@ pub(crate) fn serve(
                 &mut || {},
             );
             if let Event::Found(order) = event {
-                inbox.take(order, alarm);
+                inbox.take(order, alarm, todo);
             }
         }
     }
+    send_held(link, &mut held);
     link.send(Report::Bye {
         chunks: sent.0,
         inside: sent.1,
     });
+}
+
+/// Sends the results held back, if any.
+fn send_held(link: &mut impl EngineLink, held: &mut Vec<ChunkResult>) {
+    if !held.is_empty() {
+        link.send(Report::Results(std::mem::take(held)));
+    }
 }
 
 /// How the controller told an engine to end.
@@ -112,10 +148,13 @@ struct Inbox {
 }
 
 impl Inbox {
-    fn take(&mut self, order: Order, alarm: &impl Alarm) {
+    /// Takes `order`; its tasks name positions in `todo`.
+    fn take(&mut self, order: Order, alarm: &impl Alarm, todo: &[u64]) {
         match order {
             Order::Stop => self.told = Some(Told::Stop),
-            Order::Task(chunk) => self.queue.push_back(chunk),
+            Order::Tasks { first, count } => self
+                .queue
+                .extend(&todo[first as usize..(first + count) as usize]),
             Order::Cancel(signal) => {
                 if let Some(signal) = signal {
                     alarm.relay(signal);

@@ -16,6 +16,8 @@ use std::time::Duration;
 /// The controller's end: a sender per engine, one inbox for all reports.
 pub(crate) struct MemoryController {
     to_engines: Vec<Sender<Order>>,
+    /// The engines each peer stands for.
+    behind: Vec<Vec<u32>>,
     inbox: Receiver<(usize, Report)>,
 }
 
@@ -28,8 +30,13 @@ pub(crate) struct MemoryEngine {
 
 /// Links a controller to `engines` engines.
 pub(crate) fn network(engines: usize) -> (MemoryController, Vec<MemoryEngine>) {
+    network_of((0..engines as u32).map(|e| vec![e]).collect())
+}
+
+/// Links a controller to peers standing for the engines `behind[peer]`.
+pub(crate) fn network_of(behind: Vec<Vec<u32>>) -> (MemoryController, Vec<MemoryEngine>) {
     let (to_controller, inbox) = channel();
-    let (to_engines, ends) = (0..engines)
+    let (to_engines, ends) = (0..behind.len())
         .map(|id| {
             let (tx, rx) = channel();
             let end = MemoryEngine {
@@ -40,12 +47,21 @@ pub(crate) fn network(engines: usize) -> (MemoryController, Vec<MemoryEngine>) {
             (tx, end)
         })
         .unzip();
-    (MemoryController { to_engines, inbox }, ends)
+    let controller = MemoryController {
+        to_engines,
+        behind,
+        inbox,
+    };
+    (controller, ends)
 }
 
 impl ControllerLink for MemoryController {
-    fn engines(&self) -> usize {
+    fn peers(&self) -> usize {
         self.to_engines.len()
+    }
+
+    fn engines_behind(&self, peer: usize) -> &[u32] {
+        &self.behind[peer]
     }
 
     fn send(&mut self, engine: usize, order: Order) {

@@ -70,16 +70,32 @@ impl Backoff {
         }
     }
 
+    /// Whether to spin and yield before sleeping: worth it only when the
+    /// next message is likely within microseconds; otherwise every message
+    /// would be followed by tens of microseconds of CPU spent for nothing.
+    pub(crate) fn set_eager(&mut self, eager: bool) {
+        let quick = Backoff::for_waiting();
+        (self.spins, self.yields) = match eager {
+            true => (quick.spins, quick.yields),
+            false => (0, 0),
+        };
+    }
+
     /// Caps the sleeps from now on (see [`sleep_cap`]).
     pub(crate) fn set_max_sleep(&mut self, max_sleep: Duration) {
         self.max_sleep = max_sleep.max(self.min_sleep);
         self.sleep = self.sleep.min(self.max_sleep);
     }
 
-    /// A message arrived: be quick again.
+    /// A message arrived: be quick again. When not eager (messages far
+    /// apart), the first sleep is already a quarter of the cap: waking up
+    /// every 20 µs for a message a millisecond away costs more than it saves.
     pub(crate) fn reset(&mut self) {
         self.polls = 0;
-        self.sleep = self.min_sleep;
+        self.sleep = match self.spins {
+            0 => (self.max_sleep / 4).max(self.min_sleep),
+            _ => self.min_sleep,
+        };
     }
 }
 
@@ -87,6 +103,10 @@ impl Backoff {
 /// only waits for the end of the run (Stop) and watches for a signal, which
 /// it relays this late at most.
 pub(crate) const IDLE_SLEEP_CAP: Duration = Duration::from_millis(10);
+
+/// Messages further apart than this (on average) are not waited for by
+/// spinning: the controller goes straight to sleep ([`Backoff::set_eager`]).
+pub(crate) const EAGER_GAP: Duration = Duration::from_micros(50);
 
 /// Bounds of the controller's longest sleep.
 pub(crate) const SLEEP_CAP_RANGE: (Duration, Duration) =
@@ -101,6 +121,24 @@ pub(crate) fn sleep_cap(typical_chunk: Duration, window: usize) -> Duration {
     let queued = typical_chunk * window.saturating_sub(1).max(1) as u32;
     let (lo, hi) = SLEEP_CAP_RANGE;
     (queued / 2).clamp(lo, hi)
+}
+
+/// The work an engine's window should hold, in time: enough to cover a
+/// round trip to the controller, its reaction, and the results an engine
+/// holds back (half its window, see [`super::engine`]), so that short chunks
+/// never leave an engine waiting; and so little that the imbalance it can
+/// leave at the end of a run (one window) is negligible.
+pub(crate) const WINDOW_TIME: Duration = Duration::from_micros(500);
+
+/// The most chunks in flight per engine, however short they are.
+pub(crate) const MAX_WINDOW: usize = 1 << 16;
+
+/// Chunks in flight per engine: `--window` (`least`), or more when chunks
+/// are so short that `least` of them last less than [`WINDOW_TIME`].
+pub(crate) fn window(typical_chunk: Duration, least: usize) -> usize {
+    let typical = typical_chunk.as_nanos().max(1);
+    let wanted = WINDOW_TIME.as_nanos().div_ceil(typical);
+    (wanted.min(MAX_WINDOW as u128) as usize).max(least)
 }
 
 /// Asks the kernel to end this thread's sleeps on time. Linux lets a 20 µs
@@ -161,6 +199,15 @@ mod tests {
         assert_eq!(b.pause(), Pause::Sleep(us(40)));
         b.set_max_sleep(us(1));
         assert_eq!(b.pause(), Pause::Sleep(us(10)), "never below the minimum");
+    }
+
+    #[test]
+    fn the_window_widens_only_for_short_chunks() {
+        let us = Duration::from_micros;
+        assert_eq!(window(us(300), 4), 4);
+        assert_eq!(window(us(50), 4), 10);
+        assert_eq!(window(us(1), 4), 500);
+        assert_eq!(window(Duration::ZERO, 4), MAX_WINDOW);
     }
 
     #[test]

@@ -2,11 +2,15 @@
 //! of engines on threads, signals raised on any rank, engines slow or stuck.
 
 use super::alone::run_alone;
-use super::memory::{Cluster, TestAlarm};
+use super::controller::control;
+use super::engine::serve;
+use super::memory::{network_of, Cluster, TestAlarm};
+use super::pace;
+use super::relay::relay;
 use super::transport::ChunkResult;
 use super::Flow;
 use super::{compute, News, Outcome};
-use crate::config::{Job, Mode, Schedule};
+use crate::config::{Dispatch, Job, Mode, Schedule};
 use crate::kernel::Kernel;
 use crate::record::ChunkRow;
 use crate::sys::clock::WallClock;
@@ -26,6 +30,7 @@ fn job(mode: Mode, chunks: u64, targets: &[u32], window: u32) -> Job {
         targets: targets.to_vec(),
         window,
         schedule: Schedule::Dynamic,
+        dispatch: Dispatch::Flat,
         slow: Vec::new(),
         precision: None,
         kernel: None,
@@ -114,7 +119,8 @@ fn slow(job: &Job, d: Duration, chunk: u64) -> ChunkResult {
 fn balanced_engines_get_their_window_filled_and_never_more() {
     for window in [1, 2, 4] {
         let job = job(Mode::Balanced, 120, &all(3), window);
-        let work = |_: usize, chunk| slow(&job, Duration::from_micros(300), chunk);
+        // Long enough for a window of one (see pace::window).
+        let work = |_: usize, chunk| slow(&job, pace::WINDOW_TIME, chunk);
         let (outcome, rows) = session(&job, 3, &work);
         assert_eq!(outcome.signal, None);
         assert!(outcome.stranded.is_empty());
@@ -140,6 +146,108 @@ fn balanced_engines_get_their_window_filled_and_never_more() {
         };
         assert_eq!(first, [(0, 0), (1, 1), (2, 2)]);
     }
+}
+
+#[test]
+fn short_chunks_widen_the_window_and_come_back_several_per_message() {
+    // One point per chunk: far shorter than --window chunks can cover.
+    let job = Job {
+        samples: 3000,
+        ..job(Mode::Balanced, 3000, &all(2), 4)
+    };
+    let work = kernel_work(&job);
+    let (outcome, rows) = session(&job, 2, &work);
+    assert!(outcome.stranded.is_empty());
+    assert_eq!(chunk_ids(&rows).len(), 3000);
+    assert_eq!(
+        rows.iter().map(|r| r.inside).sum::<u64>(),
+        serial_inside(&job)
+    );
+    let widest = (0..2).map(|e| most_in_flight(&rows, e)).max().unwrap();
+    assert!(widest > 4, "at most {widest} in flight");
+    // Rows that arrived in one message share their engine and arrival time.
+    let mut messages = BTreeSet::new();
+    for r in &rows {
+        messages.insert((r.engine_id, r.done_s.to_bits()));
+    }
+    assert!(
+        messages.len() < rows.len() / 2,
+        "{} messages",
+        messages.len()
+    );
+}
+
+/// A session over two nodes of two engines each, dispatched by node: engines
+/// 0 and 2 dispatch for their nodes (to 1 and 3) and compute too.
+fn by_node(job: &Job, work: &(dyn Fn(usize, u64) -> ChunkResult + Sync)) -> Vec<ChunkRow> {
+    let (mut top, relays) = network_of(vec![vec![0, 1], vec![2, 3]]);
+    let todo = job.todo();
+    let mut rows = Vec::new();
+    let outcome = std::thread::scope(|scope| {
+        for (mut up, me) in relays.into_iter().zip([0u32, 2]) {
+            let (todo, job) = (&todo, job);
+            scope.spawn(move || {
+                let (mut down, ends) = network_of(vec![vec![me + 1]]);
+                std::thread::scope(|inner| {
+                    for mut end in ends {
+                        inner.spawn(move || {
+                            let work = &mut |chunk| work(me as usize + 1, chunk);
+                            let (clock, alarm) = (&mut WallClock::new(), &TestAlarm::default());
+                            serve(&mut end, clock, alarm, job, me + 1, todo, work);
+                        });
+                    }
+                    let work = &mut |chunk| work(me as usize, chunk);
+                    let (clock, alarm) = (&mut WallClock::new(), &TestAlarm::default());
+                    relay(&mut up, &mut down, clock, alarm, job, me, todo, work);
+                });
+            });
+        }
+        let (clock, alarm) = (&mut WallClock::new(), &TestAlarm::default());
+        let grace = Duration::from_secs(30);
+        control(&mut top, clock, alarm, job, &todo, grace, &mut |news| {
+            if let News::Chunk(row) = news {
+                rows.push(row);
+            }
+            Flow::Continue
+        })
+    });
+    assert!(outcome.stranded.is_empty());
+    assert_eq!(outcome.signal, None);
+    rows
+}
+
+#[test]
+fn node_dispatch_feeds_every_engine_and_gives_the_same_counts() {
+    for (mode, schedule, samples) in [
+        (Mode::Balanced, Schedule::Dynamic, 300_000),
+        (Mode::Balanced, Schedule::Guided, 300_000),
+        // One point per chunk: windows widen, results come in batches.
+        (Mode::Balanced, Schedule::Dynamic, 300),
+        (Mode::Direct, Schedule::Dynamic, 300_000),
+    ] {
+        let job = Job {
+            samples,
+            schedule,
+            dispatch: Dispatch::Node,
+            ..job(mode, 300, &all(4), 2)
+        };
+        let what = format!("{mode:?} {schedule:?} {samples}");
+        let rows = by_node(&job, &kernel_work(&job));
+        assert_eq!(chunk_ids(&rows).len(), 300, "{what}");
+        let inside: u64 = rows.iter().map(|r| r.inside).sum();
+        assert_eq!(inside, serial_inside(&job), "{what}");
+        for (e, chunks) in per_engine(&rows, 4).iter().enumerate() {
+            assert!(!chunks.is_empty(), "{what}: engine {e} computed nothing");
+        }
+    }
+    // An engine left out of --targets gets nothing behind its dispatcher.
+    let job = Job {
+        dispatch: Dispatch::Node,
+        ..job(Mode::Balanced, 100, &[0, 2, 3], 2)
+    };
+    let rows = by_node(&job, &kernel_work(&job));
+    assert_eq!(chunk_ids(&rows).len(), 100);
+    assert!(per_engine(&rows, 4)[1].is_empty());
 }
 
 #[test]
@@ -600,7 +708,7 @@ fn an_engine_told_stop_still_reports_a_signal_it_caught_on_its_last_chunk() {
     // it computes the last chunk. It must say Halt before its goodbye.
     let job = job(Mode::Balanced, 4, &all(1), 1);
     let (mut controller, mut ends) = network(1);
-    controller.send(0, Order::Task(2));
+    controller.send(0, Order::Tasks { first: 2, count: 1 });
     controller.send(0, Order::Stop);
     let alarm = TestAlarm::default();
     let work = &mut |chunk| {
@@ -612,7 +720,7 @@ fn an_engine_told_stop_still_reports_a_signal_it_caught_on_its_last_chunk() {
     let reports: Vec<Report> = std::iter::from_fn(|| controller.try_recv())
         .map(|(_, r)| r)
         .collect();
-    assert!(matches!(reports[0], Report::Result(r) if r.chunk_id == 2));
+    assert!(matches!(&reports[0], Report::Results(r) if r[0].chunk_id == 2));
     assert_eq!(reports[1], Report::Halt(SIGTERM));
     assert!(matches!(reports[2], Report::Bye { chunks: 1, .. }));
     assert_eq!(reports.len(), 3);

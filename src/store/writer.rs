@@ -1,7 +1,9 @@
 //! The checkpoint writer: a thread of rank 0 that saves chunks as they come
 //! in, so that the controller never waits on a save.
 //!
-//! The session sends each chunk row over a channel. The writer takes every
+//! The session hands each chunk row to the writer, which sends them over a
+//! channel in batches (a message per row would wake the thread per row: at
+//! a million chunks a second that costs more than the rows). The writer takes every
 //! row waiting, appends them to the journal as one record and flushes it; the
 //! rows that arrive during one save go into the next (group commit). It
 //! commits at most every `--checkpoint-every` seconds, `0` meaning as often as
@@ -42,11 +44,16 @@ impl Policy {
     }
 }
 
+/// The most rows [`Writer::add`] holds before handing them over.
+const HELD_ROWS: usize = 1024;
+/// The longest [`Writer::add`] holds a row before handing it over.
+const HELD_TIME: Duration = Duration::from_millis(5);
+
 /// How long to wait before trying again after a failed save.
 const RETRY: Duration = Duration::from_secs(1);
 
 enum Message {
-    Row(ChunkRow),
+    Rows(Vec<ChunkRow>),
     /// A full record of the run, holding every row sent before it.
     Base(Box<RunRecord>),
     /// Save everything sent so far, now, and say how it went.
@@ -56,6 +63,9 @@ enum Message {
 /// The session's end of the writer thread.
 pub(crate) struct Writer {
     to: Sender<Message>,
+    /// Rows added and not sent to the thread yet, since when.
+    held: Vec<ChunkRow>,
+    held_since: Instant,
     failures: Receiver<StoreError>,
     wants_base: Arc<AtomicBool>,
     thread: JoinHandle<()>,
@@ -98,6 +108,8 @@ impl Writer {
             .expect("a thread for the checkpoint writer");
         Writer {
             to,
+            held: Vec::new(),
+            held_since: Instant::now(),
             failures,
             wants_base,
             thread,
@@ -105,11 +117,27 @@ impl Writer {
         }
     }
 
-    /// Saves `row` soon; never waits.
-    pub(crate) fn add(&self, row: ChunkRow) {
-        // A writer that is gone has reported why (or panicked, which ends
-        // the process).
-        let _ = self.to.send(Message::Row(row));
+    /// Saves `row` soon; never waits. Rows are handed to the thread by
+    /// [`Writer::send`], or here once [`HELD_ROWS`] are held or the first
+    /// has waited [`HELD_TIME`].
+    pub(crate) fn add(&mut self, row: ChunkRow) {
+        if self.held.is_empty() {
+            self.held_since = Instant::now();
+        }
+        self.held.push(row);
+        if self.held.len() >= HELD_ROWS || self.held_since.elapsed() >= HELD_TIME {
+            self.send();
+        }
+    }
+
+    /// Hands the rows added so far to the thread: call it whenever the
+    /// caller is about to wait.
+    pub(crate) fn send(&mut self) {
+        if !self.held.is_empty() {
+            // A writer that is gone has reported why (or panicked, which
+            // ends the process).
+            let _ = self.to.send(Message::Rows(std::mem::take(&mut self.held)));
+        }
     }
 
     /// Whether the writer wants a new base: then the caller sends one with
@@ -120,7 +148,8 @@ impl Writer {
 
     /// The whole run as it stands (every row added so far), to be written as
     /// the new base.
-    pub(crate) fn base(&self, record: RunRecord) {
+    pub(crate) fn base(&mut self, record: RunRecord) {
+        self.send();
         let _ = self.to.send(Message::Base(Box::new(record)));
     }
 
@@ -130,7 +159,8 @@ impl Writer {
     }
 
     /// Saves everything sent so far, waiting for it.
-    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+    pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
+        self.send();
         let (reply, answer) = mpsc::channel();
         let _ = self.to.send(Message::Flush(reply));
         answer.recv().unwrap_or_else(|_| {
@@ -144,7 +174,7 @@ impl Writer {
     }
 
     /// Saves everything sent so far and stops the thread.
-    pub(crate) fn finish(self) -> Result<(), StoreError> {
+    pub(crate) fn finish(mut self) -> Result<(), StoreError> {
         let flushed = self.flush();
         drop(self.to);
         let _ = self.thread.join();
@@ -230,7 +260,7 @@ impl State {
 
     fn take(&mut self, message: Message, flush: &mut Option<Sender<Result<(), StoreError>>>) {
         match message {
-            Message::Row(row) => self.pending.push(row),
+            Message::Rows(rows) => self.pending.extend(rows),
             Message::Base(record) => self.next_base = Some((record, self.pending.len())),
             Message::Flush(reply) => *flush = Some(reply),
         }
@@ -363,7 +393,7 @@ mod tests {
     fn rows_that_come_in_between_saves_are_saved_together() {
         let dir = scratch("group");
         let hour = Duration::from_secs(3600);
-        let (target, writer) = writer(&dir, Policy::every(hour));
+        let (target, mut writer) = writer(&dir, Policy::every(hour));
         for id in 0..50 {
             writer.add(row(id));
         }
@@ -382,7 +412,7 @@ mod tests {
     fn saves_are_at_least_checkpoint_every_apart() {
         let dir = scratch("cadence");
         let every = Duration::from_millis(200);
-        let (target, writer) = writer(&dir, Policy::every(every));
+        let (target, mut writer) = writer(&dir, Policy::every(every));
         let records = |n: usize| loop {
             let digest = journal::digest(&target.partial).unwrap();
             let records = journal::read(&target.journal, digest).unwrap();
@@ -392,9 +422,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         };
         writer.add(row(0));
+        writer.send();
         records(1);
         writer.add(row(1));
         writer.add(row(2));
+        writer.send();
         let saved = records(2);
         assert_eq!(saved[1].rows, [row(1), row(2)]);
         let apart = saved[1].elapsed_s - saved[0].elapsed_s;
@@ -409,7 +441,7 @@ mod tests {
             every: Duration::ZERO,
             compact_from: 4,
         };
-        let (target, writer) = writer(&dir, policy);
+        let (target, mut writer) = writer(&dir, policy);
         for id in 0..10 {
             writer.add(row(id));
         }
@@ -448,7 +480,7 @@ mod tests {
             every: Duration::ZERO,
             compact_from: 1000,
         };
-        let (target, writer) = writer(&dir, policy);
+        let (target, mut writer) = writer(&dir, policy);
         // The journal's name taken by a directory: appends fail.
         std::fs::create_dir(&target.journal).unwrap();
         writer.add(row(0));
