@@ -106,13 +106,17 @@ impl World {
     }
 
     /// Rank 0's end of the links to the engines (ranks `1..size`).
+    /// (flat dispatch: engine `e` is rank `e + 1`).
     pub(crate) fn controller_link(&self) -> transport::MpiController<'_> {
-        transport::MpiController::new(&self.world)
+        let peers = (1..self.world.size())
+            .map(|r| (r, vec![r as u32 - 1]))
+            .collect();
+        transport::MpiController::new(&self.world, peers)
     }
 
     /// An engine rank's end of its link to rank 0.
     pub(crate) fn engine_link(&self) -> transport::MpiEngine<'_> {
-        transport::MpiEngine::new(&self.world)
+        transport::MpiEngine::new(&self.world, ROOT)
     }
 
     /// Ends every rank's MPI at once with `code`: for when engines are still

@@ -30,31 +30,32 @@ pub(crate) fn control(
 ) -> Outcome {
     // Times count from the clock's origin: the start of the parallel section.
     let cpu = clock.cpu();
-    let engines = link.engines();
-    let targeted: Vec<usize> = job.targets.iter().map(|&t| t as usize).collect();
-    // Each engine is told Stop, Cancel, or Stop and then Cancel, and then
+    let peers = link.peers();
+    // Each peer is told Stop, Cancel, or Stop and then Cancel, and then
     // says goodbye once. Stop comes only once every result is in: until then
     // an engine with nothing (more) to do (not targeted, or its share of a
     // fixed split done) stays in its loop, where a signal it catches is still
     // relayed; one that had left would swallow it.
-    let mut told = vec![Told::Nothing; engines];
-    let mut gone = vec![false; engines];
+    let mut told = vec![Told::Nothing; peers];
+    let mut gone = vec![false; peers];
     let mut dispatch_s = vec![0.0; job.chunks as usize];
     let mut dispatcher = job.split().is_none().then(|| {
-        let (chunks, window) = (todo.len() as u64, job.window as usize);
-        let workers = targeted.len();
-        let mut d = Dispatcher::new(chunks, engines, workers, window, job.schedule);
-        for (engine, batch) in d.start(&targeted) {
-            for index in batch {
-                let chunk = todo[index as usize];
-                dispatch_s[chunk as usize] = clock.now().as_secs_f64();
-                link.send(engine, Order::Task(chunk));
-            }
+        // A peer holds the windows of the targeted engines it stands for.
+        let windows = (0..peers)
+            .map(|p| {
+                let behind = link.engines_behind(p);
+                behind.iter().filter(|e| job.targets.contains(e)).count() * job.window as usize
+            })
+            .collect();
+        let chunks = todo.len() as u64;
+        let mut d = Dispatcher::new(chunks, windows, job.targets.len(), job.schedule);
+        for (peer, batch) in d.start() {
+            hand_out(link, clock, peer, batch, todo, &mut dispatch_s);
         }
         d
     });
     let mut received = 0;
-    let mut sent_back = vec![(0u64, 0u64); engines];
+    let mut sent_back = vec![(0u64, 0u64); peers];
     let mut end = todo.is_empty().then(|| clock.now());
     let mut signal: Option<i32> = None;
     let mut enough = false;
@@ -78,7 +79,7 @@ pub(crate) fn control(
         // A signal or enough: every engine still there drops its queue.
         // Otherwise, once every result is in, the rest are told Stop.
         let cancel = signal.map(Some).or(enough.then_some(None));
-        for e in 0..engines {
+        for e in 0..peers {
             let order = match (cancel, told[e]) {
                 (Some(reason), Told::Nothing | Told::Stop) if !gone[e] => Order::Cancel(reason),
                 (None, Told::Nothing) if end.is_some() => Order::Stop,
@@ -98,7 +99,7 @@ pub(crate) fn control(
         let idle = &mut || {
             on_news(News::Waiting);
         };
-        let (engine, report) = match poll(
+        let (peer, report) = match poll(
             || link.try_recv(),
             clock,
             &mut backoff,
@@ -111,29 +112,27 @@ pub(crate) fn control(
             Event::Timeout => break,
         };
         match report {
-            Report::Result(result) => {
+            Report::Results(results) => {
                 let done_s = clock.now().as_secs_f64();
-                computed += Duration::from_secs_f64(result.compute_s);
-                received += 1;
+                for result in &results {
+                    computed += Duration::from_secs_f64(result.compute_s);
+                    sent_back[peer].0 += 1;
+                    sent_back[peer].1 += result.inside;
+                    let chunk = result.chunk_id as usize;
+                    let row = row(job, result, result.engine, dispatch_s[chunk], done_s);
+                    // Heard before the peer's next batch goes out: a result
+                    // that meets --precision brings no more work.
+                    if on_news(News::Chunk(row)) == Flow::Enough {
+                        enough = true;
+                    }
+                }
+                received += results.len();
                 let typical = computed / received as u32;
                 backoff.set_max_sleep(pace::sleep_cap(typical, job.window as usize));
-                sent_back[engine].0 += 1;
-                sent_back[engine].1 += result.inside;
-                let chunk = result.chunk_id as usize;
-                let row = row(job, &result, engine as u32, dispatch_s[chunk], done_s);
-                // Heard before the engine's next batch goes out: a result that
-                // meets --precision brings no more work.
-                if on_news(News::Chunk(row)) == Flow::Enough {
-                    enough = true;
-                }
                 if let Some(d) = dispatcher.as_mut() {
-                    let next = d.finished(engine);
+                    let next = d.finished(peer, results.len());
                     if let (Some(batch), None, false) = (next, signal, enough) {
-                        for index in batch {
-                            let chunk = todo[index as usize];
-                            dispatch_s[chunk as usize] = clock.now().as_secs_f64();
-                            link.send(engine, Order::Task(chunk));
-                        }
+                        hand_out(link, clock, peer, batch, todo, &mut dispatch_s);
                     }
                 }
                 if received == todo.len() {
@@ -144,10 +143,10 @@ pub(crate) fn control(
             Report::Bye { chunks, inside } => {
                 assert_eq!(
                     (chunks, inside),
-                    sent_back[engine],
-                    "engine {engine}: its chunks and inside total don't match what arrived"
+                    sent_back[peer],
+                    "peer {peer}: its chunks and inside total don't match what arrived"
                 );
-                gone[engine] = true;
+                gone[peer] = true;
             }
         }
     }
@@ -160,15 +159,32 @@ pub(crate) fn control(
         controller_cpu: clock.cpu().saturating_sub(cpu),
         // A signal that came once the run had all it needed did not stop it.
         signal: signal.filter(|_| received < todo.len() && !enough),
-        stranded: (0..engines)
-            .filter(|&e| !gone[e])
-            .map(|e| e as u32)
+        stranded: (0..peers)
+            .filter(|&p| !gone[p])
+            .flat_map(|p| link.engines_behind(p).to_vec())
             .collect(),
         hurried,
     }
 }
 
-/// What an engine has been told about the end of the session.
+/// Sends `peer` the chunks at positions `batch` of `todo`, noting when.
+fn hand_out(
+    link: &mut impl ControllerLink,
+    clock: &impl Clock,
+    peer: usize,
+    batch: std::ops::Range<u64>,
+    todo: &[u64],
+    dispatch_s: &mut [f64],
+) {
+    let now = clock.now().as_secs_f64();
+    for &chunk in &todo[batch.start as usize..batch.end as usize] {
+        dispatch_s[chunk as usize] = now;
+    }
+    let (first, count) = (batch.start, batch.end - batch.start);
+    link.send(peer, Order::Tasks { first, count });
+}
+
+/// What a peer has been told about the end of the session.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Told {
     Nothing,

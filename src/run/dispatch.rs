@@ -15,50 +15,51 @@ use std::ops::Range;
 pub(crate) const DEFAULT_WINDOW: usize = 4;
 
 /// Balanced mode's master-worker dispatcher (ipyparallel's load-balanced
-/// view): chunks go out in order, each batch to an engine with room in its
-/// window. A dynamic schedule's batches are one chunk; a guided schedule's
+/// view): chunks go out in order, each batch to a peer with room in its
+/// window. A peer is an engine, or a node's dispatcher whose window is the
+/// sum of its engines'. A dynamic schedule's batches are one chunk; a guided schedule's
 /// are about `remaining / (2 x engines)` chunks (OpenMP's guided), at least
 /// one, so engines start with big batches and end with small ones.
 #[derive(Debug)]
 pub(crate) struct Dispatcher {
     next: u64,
     chunks: u64,
-    window: usize,
     schedule: Schedule,
     /// Engines that work: the guided batch divides by it.
     workers: u64,
+    /// Chunks each peer may hold (0: it takes no part).
+    windows: Vec<usize>,
     in_flight: Vec<usize>,
 }
 
 impl Dispatcher {
-    /// A dispatcher for `chunks` chunks over `engines` engine slots, of which
-    /// `workers` take part.
+    /// A dispatcher for `chunks` chunks over peers that may hold
+    /// `windows[peer]` chunks each, standing for `workers` engines in all.
     pub(crate) fn new(
         chunks: u64,
-        engines: usize,
+        windows: Vec<usize>,
         workers: usize,
-        window: usize,
         schedule: Schedule,
     ) -> Dispatcher {
-        assert!(window >= 1 && workers >= 1);
+        assert!(windows.iter().any(|&w| w >= 1) && workers >= 1);
         assert!(schedule != Schedule::Static, "a static schedule is a split");
         Dispatcher {
             next: 0,
             chunks,
-            window,
             schedule,
             workers: workers as u64,
-            in_flight: vec![0; engines],
+            in_flight: vec![0; windows.len()],
+            windows,
         }
     }
 
-    /// Fills every listed engine's window: the first assignments, as
-    /// `(engine slot, chunks)` in round-robin order so early chunks spread out.
-    pub(crate) fn start(&mut self, engines: &[usize]) -> Vec<(usize, Range<u64>)> {
+    /// Fills every peer's window: the first assignments, as `(peer, chunks)`
+    /// in round-robin order so early chunks spread out.
+    pub(crate) fn start(&mut self) -> Vec<(usize, Range<u64>)> {
         let mut out = Vec::new();
         loop {
             let before = out.len();
-            for &e in engines {
+            for e in 0..self.windows.len() {
                 if let Some(batch) = self.assign(e) {
                     out.push((e, batch));
                 }
@@ -69,19 +70,19 @@ impl Dispatcher {
         }
     }
 
-    /// Records that `engine` finished a chunk; returns its next batch, if it
-    /// has room for one.
-    pub(crate) fn finished(&mut self, engine: usize) -> Option<Range<u64>> {
+    /// Records that `peer` finished `n` chunks; returns its next batch, if
+    /// it has room for one.
+    pub(crate) fn finished(&mut self, peer: usize, n: usize) -> Option<Range<u64>> {
         assert!(
-            self.in_flight[engine] > 0,
-            "engine slot {engine} had no chunk in flight"
+            self.in_flight[peer] >= n,
+            "peer {peer} had no chunk in flight"
         );
-        self.in_flight[engine] -= 1;
-        self.assign(engine)
+        self.in_flight[peer] -= n;
+        self.assign(peer)
     }
 
-    fn assign(&mut self, engine: usize) -> Option<Range<u64>> {
-        if self.next == self.chunks || self.in_flight[engine] >= self.window {
+    fn assign(&mut self, peer: usize) -> Option<Range<u64>> {
+        if self.next == self.chunks || self.in_flight[peer] >= self.windows[peer] {
             return None;
         }
         let remaining = self.chunks - self.next;
@@ -89,7 +90,7 @@ impl Dispatcher {
             Schedule::Guided => (remaining / (2 * self.workers)).max(1),
             Schedule::Dynamic | Schedule::Static => 1,
         };
-        self.in_flight[engine] += size as usize;
+        self.in_flight[peer] += size as usize;
         self.next += size;
         Some(self.next - size..self.next)
     }
@@ -108,61 +109,71 @@ pub(crate) fn share(split: Split, len: u64, workers: u64, index: u64) -> Vec<u64
 mod tests {
     use super::*;
 
-    fn one(d: &mut Dispatcher, engines: &[usize]) -> Vec<(usize, u64)> {
-        let start = d.start(engines);
+    fn one(d: &mut Dispatcher) -> Vec<(usize, u64)> {
+        let start = d.start();
         assert!(start.iter().all(|(_, b)| b.end - b.start == 1));
         start.into_iter().map(|(e, b)| (e, b.start)).collect()
     }
 
     fn dynamic(chunks: u64, engines: usize, window: usize) -> Dispatcher {
-        Dispatcher::new(chunks, engines, engines, window, Schedule::Dynamic)
+        Dispatcher::new(chunks, vec![window; engines], engines, Schedule::Dynamic)
     }
 
     #[test]
     fn windows_fill_round_robin_then_refill_on_completion() {
         let mut d = dynamic(7, 3, 2);
-        let first = one(&mut d, &[0, 1, 2]);
+        let first = one(&mut d);
         assert_eq!(first, [(0, 0), (1, 1), (2, 2), (0, 3), (1, 4), (2, 5)]);
-        assert_eq!(d.finished(1), Some(6..7));
-        assert_eq!(d.finished(1), None);
+        assert_eq!(d.finished(1, 1), Some(6..7));
+        assert_eq!(d.finished(1, 1), None);
         for e in [0, 0, 2, 2, 1] {
-            assert_eq!(d.finished(e), None);
+            assert_eq!(d.finished(e, 1), None);
         }
         assert_eq!(d.in_flight, [0, 0, 0], "every chunk came back");
     }
 
     #[test]
-    fn only_listed_engines_get_work() {
-        let mut d = Dispatcher::new(3, 4, 2, 2, Schedule::Dynamic);
-        let first = one(&mut d, &[1, 3]);
+    fn only_peers_with_a_window_get_work() {
+        let mut d = Dispatcher::new(3, vec![0, 2, 0, 2], 2, Schedule::Dynamic);
+        let first = one(&mut d);
         assert_eq!(first, [(1, 0), (3, 1), (1, 2)]);
-        assert_eq!(d.finished(3), None);
+        assert_eq!(d.finished(3, 1), None);
+    }
+
+    #[test]
+    fn a_node_dispatcher_holds_its_engines_windows() {
+        // Peer 0 stands for three engines with a window of 2 each.
+        let mut d = Dispatcher::new(10, vec![6, 2], 4, Schedule::Dynamic);
+        let first = one(&mut d);
+        assert_eq!(first.iter().filter(|(p, _)| *p == 0).count(), 6);
+        assert_eq!(d.finished(0, 3), Some(8..9));
+        assert_eq!(d.in_flight, [4, 2]);
     }
 
     #[test]
     #[should_panic(expected = "no chunk in flight")]
     fn a_result_nobody_was_given_is_a_bug() {
-        let mut d = dynamic(3, 2, 1);
-        d.start(&[0]);
-        d.finished(1);
+        let mut d = Dispatcher::new(3, vec![1, 0], 1, Schedule::Dynamic);
+        d.start();
+        d.finished(1, 1);
     }
 
     #[test]
     fn guided_batches_shrink_as_the_work_runs_out() {
-        let mut d = Dispatcher::new(100, 2, 2, 1, Schedule::Guided);
-        let first = d.start(&[0, 1]);
+        let mut d = Dispatcher::new(100, vec![1, 1], 2, Schedule::Guided);
+        let first = d.start();
         assert_eq!(first, [(0, 0..25), (1, 25..43)]);
         // Engine 0 asks again only once its batch is down to the window.
         for _ in 0..24 {
-            assert_eq!(d.finished(0), None);
+            assert_eq!(d.finished(0, 1), None);
         }
-        assert_eq!(d.finished(0), Some(43..57));
+        assert_eq!(d.finished(0, 1), Some(43..57));
         let mut sizes = Vec::new();
         let mut engine = 1;
         loop {
             // Drain the engine's batch; the last chunk brings the next one.
             let batch = loop {
-                if let Some(b) = d.finished(engine) {
+                if let Some(b) = d.finished(engine, 1) {
                     break Some(b);
                 }
                 if d.in_flight[engine] == 0 {

@@ -39,7 +39,7 @@ pub(crate) fn serve(
     loop {
         // Collect whatever has arrived without waiting for more.
         while let Some(order) = link.try_recv() {
-            inbox.take(order, alarm);
+            inbox.take(order, alarm, todo);
         }
         if inbox.told == Some(Told::Cancel) {
             break;
@@ -60,8 +60,11 @@ pub(crate) fn serve(
             inbox.queue.pop_front()
         };
         if let Some(chunk) = next {
-            let result = straggle(clock, alarm, slow, work(chunk));
-            link.send(Report::Result(result));
+            let result = ChunkResult {
+                engine,
+                ..straggle(clock, alarm, slow, work(chunk))
+            };
+            link.send(Report::Results(vec![result]));
             sent.0 += 1;
             sent.1 += result.inside;
             // The next task is about one controller round trip away:
@@ -85,7 +88,7 @@ pub(crate) fn serve(
                 &mut || {},
             );
             if let Event::Found(order) = event {
-                inbox.take(order, alarm);
+                inbox.take(order, alarm, todo);
             }
         }
     }
@@ -112,10 +115,13 @@ struct Inbox {
 }
 
 impl Inbox {
-    fn take(&mut self, order: Order, alarm: &impl Alarm) {
+    /// Takes `order`; its tasks name positions in `todo`.
+    fn take(&mut self, order: Order, alarm: &impl Alarm, todo: &[u64]) {
         match order {
             Order::Stop => self.told = Some(Told::Stop),
-            Order::Task(chunk) => self.queue.push_back(chunk),
+            Order::Tasks { first, count } => self
+                .queue
+                .extend(&todo[first as usize..(first + count) as usize]),
             Order::Cancel(signal) => {
                 if let Some(signal) = signal {
                     alarm.relay(signal);

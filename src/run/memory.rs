@@ -16,6 +16,8 @@ use std::time::Duration;
 /// The controller's end: a sender per engine, one inbox for all reports.
 pub(crate) struct MemoryController {
     to_engines: Vec<Sender<Order>>,
+    /// Engine ids `0..engines`: each peer stands for itself.
+    ids: Vec<u32>,
     inbox: Receiver<(usize, Report)>,
 }
 
@@ -40,12 +42,22 @@ pub(crate) fn network(engines: usize) -> (MemoryController, Vec<MemoryEngine>) {
             (tx, end)
         })
         .unzip();
-    (MemoryController { to_engines, inbox }, ends)
+    let ids = (0..engines as u32).collect();
+    let controller = MemoryController {
+        to_engines,
+        ids,
+        inbox,
+    };
+    (controller, ends)
 }
 
 impl ControllerLink for MemoryController {
-    fn engines(&self) -> usize {
+    fn peers(&self) -> usize {
         self.to_engines.len()
+    }
+
+    fn engines_behind(&self, peer: usize) -> &[u32] {
+        &self.ids[peer..=peer]
     }
 
     fn send(&mut self, engine: usize, order: Order) {

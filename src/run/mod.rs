@@ -84,7 +84,8 @@ pub(crate) enum News {
     Waiting,
 }
 
-/// Computes one chunk with `kernel`, timing it on this thread.
+/// Computes one chunk with `kernel`, timing it on this thread (as engine 0:
+/// the engine loop names itself).
 pub(crate) fn compute(job: &Job, kernel: Kernel, chunk: u64) -> ChunkResult {
     count(kernel, job.seed, chunk, job.plan().chunk_len(chunk))
 }
@@ -95,6 +96,7 @@ fn count(kernel: Kernel, seed: u64, chunk: u64, len: u64) -> ChunkResult {
     let inside = kernel.count_inside(seed, chunk, len);
     ChunkResult {
         chunk_id: chunk,
+        engine: 0,
         inside,
         compute_s: began.elapsed().as_secs_f64(),
         compute_cpu_s: thread_cpu_time().saturating_sub(cpu).as_secs_f64(),

@@ -600,7 +600,7 @@ fn an_engine_told_stop_still_reports_a_signal_it_caught_on_its_last_chunk() {
     // it computes the last chunk. It must say Halt before its goodbye.
     let job = job(Mode::Balanced, 4, &all(1), 1);
     let (mut controller, mut ends) = network(1);
-    controller.send(0, Order::Task(2));
+    controller.send(0, Order::Tasks { first: 2, count: 1 });
     controller.send(0, Order::Stop);
     let alarm = TestAlarm::default();
     let work = &mut |chunk| {
@@ -612,7 +612,7 @@ fn an_engine_told_stop_still_reports_a_signal_it_caught_on_its_last_chunk() {
     let reports: Vec<Report> = std::iter::from_fn(|| controller.try_recv())
         .map(|(_, r)| r)
         .collect();
-    assert!(matches!(reports[0], Report::Result(r) if r.chunk_id == 2));
+    assert!(matches!(&reports[0], Report::Results(r) if r[0].chunk_id == 2));
     assert_eq!(reports[1], Report::Halt(SIGTERM));
     assert!(matches!(reports[2], Report::Bye { chunks: 1, .. }));
     assert_eq!(reports.len(), 3);

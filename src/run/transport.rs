@@ -8,14 +8,21 @@
 //! messages when their simulated arrival time has come run the same loops
 //! without any real waiting.
 //!
-//! The protocol, for one session:
-//! - the controller sends each engine [`Order::Task`]s (balanced mode's
-//!   dynamic and guided schedules; in a fixed split each engine knows its
-//!   share), then [`Order::Stop`] ("no more chunks: finish your queue"),
+//! The protocol, for one session. The controller talks to *peers*: in flat
+//! dispatch each peer is one engine; in node dispatch each peer is a node's
+//! dispatcher (itself an engine), which relays to the engines of its node
+//! with the same protocol.
+//! - the controller sends each peer [`Order::Tasks`]: a run of positions in
+//!   the session's chunk list, which both ends know (balanced mode's dynamic
+//!   and guided schedules; in a fixed split each engine knows its share),
+//!   then [`Order::Stop`] ("no more chunks: finish your queue"),
 //!   [`Order::Cancel`] ("a signal stops the run, or it has enough: drop your
 //!   queue"), or Stop and later Cancel;
-//! - an engine sends a [`Report::Result`] per chunk, [`Report::Halt`] if it
-//!   catches a signal itself, and finally one [`Report::Bye`] with its totals,
+//! - a peer sends [`Report::Results`]: one or more computed chunks, each
+//!   naming the engine that computed it (several per message when chunks
+//!   are short: one message per chunk would cost more than the chunk);
+//!   [`Report::Halt`] if it catches a signal itself; and finally one
+//!   [`Report::Bye`] with its totals (a node dispatcher's: its node's),
 //!   which the controller checks against what arrived.
 
 use super::pace::Pause;
@@ -25,6 +32,8 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct ChunkResult {
     pub(crate) chunk_id: u64,
+    /// The engine that computed it.
+    pub(crate) engine: u32,
     pub(crate) inside: u64,
     /// Compute time on the engine (wall clock).
     pub(crate) compute_s: f64,
@@ -35,8 +44,9 @@ pub(crate) struct ChunkResult {
 /// Controller to engine.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Order {
-    /// Compute this chunk after the ones already queued.
-    Task(u64),
+    /// Compute the chunks at positions `first..first + count` of the
+    /// session's chunk list (`Job::todo`), after the ones already queued.
+    Tasks { first: u64, count: u64 },
     /// No more chunks will come: finish the queue, then say goodbye.
     Stop,
     /// Stop now, leave the queued chunks: the run was stopped by this
@@ -44,25 +54,26 @@ pub(crate) enum Order {
     Cancel(Option<i32>),
 }
 
-/// Engine to controller.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Engine (or node dispatcher) to controller.
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Report {
-    Result(ChunkResult),
+    /// Computed chunks, oldest first (never empty).
+    Results(Vec<ChunkResult>),
     /// "I caught this signal; stop everyone."
     Halt(i32),
     /// "Nothing more from me": the chunks this engine computed and their
     /// inside total.
-    Bye {
-        chunks: u64,
-        inside: u64,
-    },
+    Bye { chunks: u64, inside: u64 },
 }
 
-/// The controller's end of the links to its engines (engine ids `0..engines`).
+/// The controller's end of the links to its peers (ids `0..peers`).
 pub(crate) trait ControllerLink {
-    fn engines(&self) -> usize;
-    fn send(&mut self, engine: usize, order: Order);
-    /// A report that has arrived, with its engine, without waiting.
+    fn peers(&self) -> usize;
+    /// The engines a peer stands for: itself (flat dispatch), or every
+    /// engine of its node, itself included (node dispatch).
+    fn engines_behind(&self, peer: usize) -> &[u32];
+    fn send(&mut self, peer: usize, order: Order);
+    /// A report that has arrived, with its peer, without waiting.
     fn try_recv(&mut self) -> Option<(usize, Report)>;
 }
 
