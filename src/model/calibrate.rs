@@ -29,10 +29,10 @@ const MESSAGES: u64 = 20_000;
 const ROUND_TRIPS: u64 = 5_000;
 
 fn result(chunk: u64) -> Report {
-    Report::Result(ChunkResult {
+    Report::Results(vec![ChunkResult {
         chunk_id: chunk,
         ..ChunkResult::default()
-    })
+    }])
 }
 
 /// Measures the transport between ranks 0 and 1 of a world of 2 (every rank
@@ -59,11 +59,11 @@ pub fn calibrate_mpi() -> Option<Transport> {
         let poll = per(process_cpu_time() - cpu, MESSAGES);
         // Orders out, as fast as they go.
         world.barrier();
-        let send = median(MESSAGES, |chunk| link.send(0, Order::Task(chunk)));
+        let send = median(MESSAGES, |chunk| link.send(0, task(chunk)));
         // Ping-pong: an order, its result.
         world.barrier();
         let round_trip = median(ROUND_TRIPS, |chunk| {
-            link.send(0, Order::Task(chunk));
+            link.send(0, task(chunk));
             while link.try_recv().is_none() {}
         });
         link.send(0, Order::Stop);
@@ -86,11 +86,18 @@ pub fn calibrate_mpi() -> Option<Transport> {
             while link.try_recv().is_none() {}
         }
         world.barrier();
-        while let Some(Order::Task(chunk)) = wait(&mut link) {
-            link.send(result(chunk));
+        while let Some(Order::Tasks { first, .. }) = wait(&mut link) {
+            link.send(result(first));
         }
         world.barrier();
         None
+    }
+}
+
+fn task(chunk: u64) -> Order {
+    Order::Tasks {
+        first: chunk,
+        count: 1,
     }
 }
 

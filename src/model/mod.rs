@@ -97,9 +97,10 @@ pub enum Dispatch {
     /// Direct mode: a fixed split, rank 0 only collects.
     Direct,
     /// Balanced mode through a dispatcher per node of `per_node` engines:
-    /// rank 0 runs the real controller over the nodes (each with a window of
-    /// `per_node x window`); the node dispatchers are modelled. Several
-    /// results or orders in one message cost `ctl_item` each after the first.
+    /// rank 0 runs the real controller over the nodes (each holding its
+    /// engines' windows); the node dispatchers are modelled. A node sends
+    /// rank 0 what its engines finished in one message, whose results after
+    /// the first cost rank 0 `ctl_item` each.
     Node { per_node: usize },
 }
 
@@ -134,22 +135,17 @@ impl Scenario {
 
     /// The job rank 0 runs: over the engines, or over the nodes.
     fn job(&self) -> Job {
-        let (mode, ranks, window) = match self.dispatch {
-            Dispatch::Flat => (Mode::Balanced, self.engines, self.window),
-            Dispatch::Direct => (Mode::Direct, self.engines, self.window),
-            Dispatch::Node { per_node } => (
-                Mode::Balanced,
-                self.engines.div_ceil(per_node),
-                self.window * per_node as u32,
-            ),
+        let mode = match self.dispatch {
+            Dispatch::Flat | Dispatch::Node { .. } => Mode::Balanced,
+            Dispatch::Direct => Mode::Direct,
         };
         Job {
             mode,
             samples: self.samples,
             chunks: self.chunks,
             seed: 0,
-            targets: (0..ranks as u32).collect(),
-            window,
+            targets: (0..self.engines as u32).collect(),
+            window: self.window,
             schedule: Schedule::Dynamic,
             slow: Vec::new(),
             precision: None,

@@ -156,12 +156,12 @@ enum NodeMessage {
     FromEngine { slot: usize, report: Report },
 }
 
-/// A report in rank 0's inbox; `extra`: it came in the same message as the
-/// one before it.
+/// A message in rank 0's inbox; `extra`: the results it carries beyond the
+/// first.
 struct Arrival {
     engine: usize,
     report: Report,
-    extra: bool,
+    extra: usize,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -189,7 +189,7 @@ struct Node {
     queue: VecDeque<u64>,
     in_flight: Vec<usize>,
     free_at: Duration,
-    out: Vec<Report>,
+    out: Vec<ChunkResult>,
     flush: bool,
     byes: usize,
     totals: (u64, u64),
@@ -209,10 +209,7 @@ struct World {
     nodes: Vec<Node>,
     busy: Duration,
     received: u64,
-    /// The last send went to this slot, with no receive since: in a node
-    /// dispatch, it rides in the same message.
-    last_send: Option<usize>,
-    batching: bool,
+    todo: Vec<u64>,
 }
 
 impl World {
@@ -225,7 +222,7 @@ impl World {
         });
     }
 
-    fn deliver(&mut self, at: Duration, engine: usize, report: Report, extra: bool) {
+    fn deliver(&mut self, at: Duration, engine: usize, report: Report, extra: usize) {
         self.seq += 1;
         let item = Arrival {
             engine,
@@ -271,6 +268,7 @@ impl World {
                 self.busy += compute;
                 let result = ChunkResult {
                     chunk_id: chunk,
+                    engine: engine as u32,
                     inside: 0,
                     compute_s: compute.as_secs_f64(),
                     compute_cpu_s: compute.as_secs_f64(),
@@ -278,7 +276,7 @@ impl World {
                 let e = &mut self.engines[engine];
                 e.sent.0 += 1;
                 e.cap = pace::sleep_cap(compute, 1);
-                let t = self.report(at, engine, Report::Result(result));
+                let t = self.report(at, engine, Report::Results(vec![result]));
                 self.step(engine, t);
             }
             Event::Node { node, message } => self.node_message(at, node, message),
@@ -292,7 +290,7 @@ impl World {
         match self.engines[engine].parent {
             Parent::Root => {
                 let arrive = t + self.costs.latency;
-                self.deliver(arrive, engine, report, false);
+                self.deliver(arrive, engine, report, 0);
             }
             Parent::Node { node, slot } => {
                 let message = NodeMessage::FromEngine { slot, report };
@@ -310,7 +308,9 @@ impl World {
             let (_, order) = e.arrived.pop_front().expect("fronted");
             at += self.costs.eng_msg;
             match order {
-                Order::Task(chunk) => e.queue.push_back(chunk),
+                Order::Tasks { first, count } => e
+                    .queue
+                    .extend(&self.todo[first as usize..(first + count) as usize]),
                 Order::Stop => e.told = e.told.or(Some(Told::Stop)),
                 Order::Cancel(_) => e.told = Some(Told::Cancel),
             }
@@ -344,7 +344,9 @@ impl World {
     fn node_message(&mut self, at: Duration, node: usize, message: NodeMessage) {
         let mut t = at.max(self.nodes[node].free_at) + self.costs.eng_msg;
         match message {
-            NodeMessage::FromRoot(Order::Task(chunk)) => self.nodes[node].queue.push_back(chunk),
+            NodeMessage::FromRoot(Order::Tasks { first, count }) => {
+                self.nodes[node].queue.extend(first..first + count)
+            }
             NodeMessage::FromRoot(order) => {
                 let n = &mut self.nodes[node];
                 if matches!(order, Order::Cancel(_)) {
@@ -357,13 +359,16 @@ impl World {
             NodeMessage::FromEngine { slot, report } => {
                 let n = &mut self.nodes[node];
                 match report {
-                    Report::Result(r) => {
-                        n.in_flight[slot] -= 1;
-                        n.totals.0 += 1;
-                        n.totals.1 += r.inside;
-                        n.out.push(report);
+                    Report::Results(results) => {
+                        n.in_flight[slot] -= results.len();
+                        n.totals.0 += results.len() as u64;
+                        n.totals.1 += results.iter().map(|r| r.inside).sum::<u64>();
+                        n.out.extend(results);
                     }
-                    Report::Halt(_) => n.out.push(report),
+                    Report::Halt(signal) => {
+                        let t = t + self.costs.eng_msg + self.costs.latency;
+                        self.deliver(t, node, Report::Halt(signal), 0);
+                    }
                     Report::Bye { .. } => n.byes += 1,
                 }
             }
@@ -388,11 +393,19 @@ impl World {
             else {
                 return t;
             };
-            let Some(chunk) = n.queue.pop_front() else {
+            let Some(first) = n.queue.pop_front() else {
                 return t;
             };
-            n.in_flight[slot] += 1;
-            t = self.node_send(t, node, slot, Order::Task(chunk));
+            // As many as fit, in one message of consecutive positions.
+            let mut count = 1;
+            while n.in_flight[slot] + (count as usize) < self.window
+                && n.queue.front() == Some(&(first + count))
+            {
+                n.queue.pop_front();
+                count += 1;
+            }
+            n.in_flight[slot] += count as usize;
+            t = self.node_send(t, node, slot, Order::Tasks { first, count });
         }
     }
 
@@ -408,35 +421,28 @@ impl World {
     fn flush(&mut self, at: Duration, node: usize) {
         let n = &mut self.nodes[node];
         n.flush = false;
-        let t = at.max(n.free_at);
+        let mut t = at.max(n.free_at);
         let out = std::mem::take(&mut n.out);
-        let mut t = if out.is_empty() {
-            t
-        } else {
-            t + self.costs.eng_msg
-        };
-        let arrive = t + self.costs.latency;
-        for (i, report) in out.into_iter().enumerate() {
-            self.deliver(arrive, node, report, i > 0);
+        if !out.is_empty() {
+            t += self.costs.eng_msg;
+            let extra = out.len() - 1;
+            self.deliver(t + self.costs.latency, node, Report::Results(out), extra);
         }
         let n = &mut self.nodes[node];
         if n.byes == n.engines.len() {
             n.byes = usize::MAX;
             let (chunks, inside) = n.totals;
             t += self.costs.eng_msg;
-            self.deliver(
-                t + self.costs.latency,
-                node,
-                Report::Bye { chunks, inside },
-                false,
-            );
+            let bye = Report::Bye { chunks, inside };
+            self.deliver(t + self.costs.latency, node, bye, 0);
         }
         self.nodes[node].free_at = t;
     }
 }
 
-/// The virtual clock and rank 0's end of the links, over one world.
-struct Sim(Rc<RefCell<World>>);
+/// The virtual clock and rank 0's end of the links, over one world, with
+/// the engines behind each peer.
+struct Sim(Rc<RefCell<World>>, Vec<Vec<u32>>);
 
 impl Clock for Sim {
     fn now(&self) -> Duration {
@@ -482,23 +488,17 @@ impl Clock for Sim {
 }
 
 impl ControllerLink for Sim {
-    fn engines(&self) -> usize {
-        let w = self.0.borrow();
-        if w.nodes.is_empty() {
-            w.engines.len()
-        } else {
-            w.nodes.len()
-        }
+    fn peers(&self) -> usize {
+        self.1.len()
+    }
+
+    fn engines_behind(&self, peer: usize) -> &[u32] {
+        &self.1[peer]
     }
 
     fn send(&mut self, engine: usize, order: Order) {
         let mut w = self.0.borrow_mut();
-        let cost = if w.batching && w.last_send == Some(engine) {
-            w.costs.ctl_item
-        } else {
-            w.costs.ctl_send
-        };
-        w.last_send = Some(engine);
+        let cost = w.costs.ctl_send;
         w.now += cost;
         w.cpu += cost;
         let arrive = w.now + w.costs.latency;
@@ -520,19 +520,10 @@ impl ControllerLink for Sim {
         w.play(now);
         if w.inbox.peek().is_some_and(|a| a.at <= now) {
             let arrival = w.inbox.pop().expect("peeked").item;
-            let cost = if arrival.extra {
-                w.costs.ctl_item
-            } else {
-                w.costs.ctl_recv
-            };
+            let cost = w.costs.ctl_recv + w.costs.ctl_item * arrival.extra as u32;
             w.now += cost;
             w.cpu += cost;
-            // The orders that answer the results of one message go out in
-            // one message too.
-            if !arrival.extra {
-                w.received += 1;
-                w.last_send = None;
-            }
+            w.received += 1;
             Some((arrival.engine, arrival.report))
         } else {
             let cost = w.costs.ctl_poll;
@@ -581,7 +572,7 @@ pub(super) fn run(params: &Params, scenario: &Scenario) -> Prediction {
             engines.extend((0..scenario.engines).map(|_| engine(Parent::Root)));
         }
         Dispatch::Node { per_node } => {
-            for node in 0..job.targets.len() {
+            for node in 0..scenario.engines.div_ceil(per_node) {
                 let first = node * per_node;
                 let last = (first + per_node).min(scenario.engines);
                 for slot in 0..last - first {
@@ -600,11 +591,19 @@ pub(super) fn run(params: &Params, scenario: &Scenario) -> Prediction {
             }
         }
     }
+    let behind: Vec<Vec<u32>> = if nodes.is_empty() {
+        (0..scenario.engines as u32).map(|e| vec![e]).collect()
+    } else {
+        nodes
+            .iter()
+            .map(|n| n.engines.iter().map(|&e| e as u32).collect())
+            .collect()
+    };
     let world = World {
         costs: Costs::new(params),
         window: scenario.window as usize,
-        batching: !nodes.is_empty(),
         job: job.clone(),
+        todo: todo.clone(),
         now: Duration::ZERO,
         cpu: Duration::ZERO,
         seq: 0,
@@ -614,7 +613,6 @@ pub(super) fn run(params: &Params, scenario: &Scenario) -> Prediction {
         nodes,
         busy: Duration::ZERO,
         received: 0,
-        last_send: None,
     };
     let world = Rc::new(RefCell::new(world));
     {
@@ -631,8 +629,8 @@ pub(super) fn run(params: &Params, scenario: &Scenario) -> Prediction {
             w.step(e, Duration::ZERO);
         }
     }
-    let mut sim = Sim(world.clone());
-    let mut clock = Sim(world.clone());
+    let mut sim = Sim(world.clone(), behind);
+    let mut clock = Sim(world.clone(), Vec::new());
     let outcome = control(
         &mut sim,
         &mut clock,
