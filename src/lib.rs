@@ -11,6 +11,7 @@
 pub mod app;
 pub(crate) mod config;
 pub mod kernel;
+pub mod model;
 pub(crate) mod mpi;
 pub mod record;
 pub mod run;
