@@ -300,10 +300,9 @@ class Sweep:
             used.setdefault(len(r.all_hosts), set()).add(int(r["ranks"]))
         words = []
         for n, ranks in sorted(used.items()):
-            ranks = sorted(ranks)
-            rk = " and ".join([", ".join(map(str, ranks[:-1])), str(ranks[-1])] if len(ranks) > 1
-                              else [str(ranks[0])])
-            words.append(f"{rk} rank{'s' if ranks != [1] else ''} on {n} node{'s' if n != 1 else ''}")
+            *most, last = map(str, sorted(ranks))
+            rk = f"{', '.join(most)} and {last}" if most else last
+            words.append(f"{rk} rank{'' if rk == '1' else 's'} on {n} node{'' if n == 1 else 's'}")
         return f"{len(hosts)} nodes ({', '.join(hosts)}): " + "; ".join(words)
 
     def _schedules_caption(self):
