@@ -73,7 +73,11 @@ allocation:
   MCPI_LAUNCHER="srun --mpi=pmi2" scripts/scaling.sh   ->  srun --mpi=pmi2 -n N mcpi ...
 MCPI_LAUNCHER=srun alone means srun --mpi=$MCPI_SRUN_MPI (default pmi2), and
 MCPI_LAUNCHER=mpirun alone means the default above, as for slurm/pi.sbatch. Inside a
-job ($SLURM_JOB_ID set) the default folder name ends in -j<jobid>.
+job ($SLURM_JOB_ID set) the default folder name ends in -j<jobid>. In an allocation of
+several nodes ($SLURM_JOB_NUM_NODES > 1) each run of N ranks spreads them round-robin over
+min(N, nodes) nodes: srun gets -N and --distribution=cyclic, Open MPI's mpirun --map-by
+node, MPICH's mpirun -hosts with the job's first min(N, nodes) nodes. The results files
+name each engine's host (/engines).
 
 Examples:
   scripts/scaling.sh                                   # 1e9 points, ranks 1..cores+1, 3 repeats
@@ -233,6 +237,15 @@ command -v "${LAUNCH[0]}" >/dev/null 2>&1 || die "launcher '${LAUNCH[0]}' not fo
 [ "${LAUNCH[0]}" != srun ] || export SRUN_CPUS_PER_TASK=${SLURM_CPUS_PER_TASK:-1}
 launcher="${LAUNCH[*]}"
 launcher="${launcher% -n 1} -n N"
+# In a Slurm allocation of several nodes, every run spreads its ranks round-robin over
+# min(N, nodes) nodes (spread_words in scripts/lib/launch.sh).
+nodes=${SLURM_JOB_NUM_NODES:-1}
+[[ $nodes =~ ^[1-9][0-9]*$ ]] || nodes=1
+spread_words 1000000 "$nodes"
+if [ ${#SPREAD[@]} -gt 0 ]; then
+    launcher="$launcher ${SPREAD[*]}"
+    launcher=${launcher/-N $nodes /-N min(N,$nodes) }
+fi
 
 # --- the folder --------------------------------------------------------------------------------
 if [ -n "$out" ]; then
@@ -297,6 +310,8 @@ run_one() {
     local engines=$((n > 1 ? n - 1 : 1)) args status json elapsed pi lambda col cells
     k=$((k + 1))
     launch_cmd "$n"
+    spread_words "$n" "$nodes"
+    LAUNCH+=("${SPREAD[@]}")
     args=(--mode "$mode")
     [ "$kind" != schedules ] || [ "$mode" = direct ] || args+=(--schedule "$schedule")
     [ "$slowed" = none ] || args+=(--slow "$slowed")

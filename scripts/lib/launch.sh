@@ -80,6 +80,30 @@ launch_cmd() {
     fi
 }
 
+# spread_words NP NODES: sets SPREAD to the launcher words (after launch_cmd) that place NP
+# ranks round-robin over min(NP, NODES) nodes of a Slurm allocation: rank r on node r mod that
+# (the launchers' default fills each node's task slots first, so a small run would stay on one
+# node). srun: -N and --distribution=cyclic; Open MPI's mpirun: --map-by node; MPICH's
+# (hydra): -hosts with the first nodes of the job, one slot each, which it wraps round (its
+# -ppn 1 does not override the Slurm slots). Empty for one node, or for a launcher it does
+# not know.
+spread_words() {
+    local np=$1 nodes=$2
+    SPREAD=()
+    [ "$nodes" -gt 1 ] || return 0
+    local used=$((np < nodes ? np : nodes))
+    if [ "${LAUNCH[0]##*/}" = srun ]; then
+        SPREAD=(-N "$used" --distribution=cyclic)
+    elif "${LAUNCH[0]}" --version 2>/dev/null | grep -qE 'Open MPI|OpenRTE'; then
+        SPREAD=(--map-by node)
+    elif "${LAUNCH[0]}" --version 2>/dev/null | grep -q 'HYDRA'; then
+        local hosts
+        hosts=$(scontrol show hostnames "${SLURM_JOB_NODELIST:-}" 2>/dev/null |
+            awk -v n="$used" 'NR <= n' | paste -sd , -) || hosts=""
+        [ -z "$hosts" ] || SPREAD=(-hosts "$hosts")
+    fi
+}
+
 # slurm_launcher MPI: settles the launcher of a Slurm job whose mcpi is built on MPI
 # (mcpi_mpi's answer) and exports it:
 #   MCPI_LAUNCHER=srun (the default)  MCPI_SRUN_MPI, srun's --mpi plugin: as set, else pmix

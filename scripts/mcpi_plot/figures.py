@@ -158,9 +158,15 @@ def _engine_axes(axes, xmax):
 
 
 def engine_label(run, engine):
-    """'engine 0', or 'engine 0 (3x slow)' for an engine that --slow slowed."""
+    """'engine 0', or 'engine 0 (3x slow)' for an engine that --slow slowed; a run on
+    several hosts names each engine's: 'engine 3 (node2)', 'engine 0 (node1, 3x slow)'."""
+    notes = []
+    if len(run.all_hosts) > 1:
+        notes.append(run.engine_hosts.get(engine, "?"))
     factor = run.slow.get(engine)
-    return f"engine {engine}" + (f" ({factor:g}x slow)" if factor else "")
+    if factor:
+        notes.append(f"{factor:g}x slow")
+    return f"engine {engine}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def _run_title(run):

@@ -138,6 +138,22 @@ class Run:
     def hosts(self):
         return sorted({str(_plain(h)) for h in self.engines["host"]})
 
+    @property
+    def engine_hosts(self):
+        """{engine id: host} from /engines (the latest session that lists the engine)."""
+        e = self.engines
+        order = range(len(e))
+        if "session" in e.dtype.names:
+            order = e["session"].argsort(kind="stable")
+        return {int(e["engine_id"][i]): str(_plain(e["host"][i])) for i in order}
+
+    @property
+    def all_hosts(self):
+        """The hosts the run used: its engines' and (schema >= 2) its controllers'."""
+        controllers = {str(s["controller_host"]) for s in self.sessions
+                       if s.get("controller_host") not in (None, "")}
+        return sorted(set(self.hosts) | controllers)
+
     def caption(self, host=None):
         """One line: mode, ranks, samples, seed, host (`host`, else the recorded host
         names), mcpi version, date, schema, and whether resumed or partial."""
@@ -149,7 +165,7 @@ class Run:
         parts = [mode, f"{a['ranks']} rank{'s' if a['ranks'] != 1 else ''} "
                  f"({eng} engine{'s' if eng != 1 else ''})",
                  f"{a['samples']:,} samples in {a['chunks']:,} chunks", f"seed {a['seed']}",
-                 f"host {host or ', '.join(self.hosts)}", f"mcpi {a['mcpi_version']}",
+                 f"host {host or ', '.join(self.all_hosts)}", f"mcpi {a['mcpi_version']}",
                  a["created_utc"], f"schema {self.schema}"]
         if self.slow:
             parts.insert(1, "slowed: " + ", ".join(f"engine {e} {f:g}x"
@@ -263,12 +279,31 @@ class Sweep:
         elif kind == "weak":
             parts.append(f"{int(m.get('per_engine', 0)):,} samples in {m.get('chunks', '?')} "
                          "chunks per engine")
+        parts.append(self._nodes_caption(kind))
         seeds = sorted({int(r["seed"]) for r in self.runs})
         parts += [f"seed {', '.join(map(str, seeds))}", f"{m.get('repeats', '?')} repeats",
                   f"launcher {m.get('launcher', '?')}", m.get("mcpi", "mcpi ?"),
                   m.get("created_utc", "")]
         return " \u00b7 ".join(p for p in parts if p)
 
+
+    def _nodes_caption(self, kind):
+        """'' when every run of `kind` (all runs if None) ran on one host, else the hosts
+        and how many each rank count used, e.g. '3 nodes (node1, node2, node3): 1 rank on 1
+        node, 3 and 6 ranks on 3'."""
+        mine = self.of(kind) if kind else self.runs
+        hosts = sorted({h for r in mine for h in r.all_hosts})
+        if len(hosts) < 2:
+            return ""
+        used = {}
+        for r in mine:
+            used.setdefault(len(r.all_hosts), set()).add(int(r["ranks"]))
+        words = []
+        for n, ranks in sorted(used.items()):
+            *most, last = map(str, sorted(ranks))
+            rk = f"{', '.join(most)} and {last}" if most else last
+            words.append(f"{rk} rank{'' if rk == '1' else 's'} on {n} node{'' if n == 1 else 's'}")
+        return f"{len(hosts)} nodes ({', '.join(hosts)}): " + "; ".join(words)
 
     def _schedules_caption(self):
         """The modes, ranks and job of the schedules runs, for caption()."""

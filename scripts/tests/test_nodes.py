@@ -27,7 +27,7 @@ import time
 
 import h5py
 import pytest
-from slurm_cluster import FINISHED, Cluster, alive, clean_env, h5attrs, lines_matching
+from slurm_cluster import FINISHED, REPO, Cluster, alive, clean_env, h5attrs, lines_matching
 from test_slurm import BINS, FIRST, SEED, Checks, _show_logs_after_failures, \
     sigterm_tears_down, world  # noqa: F401  (fixtures)
 
@@ -210,6 +210,38 @@ def test_ucx_left_alone_uses_shared_memory_between_the_nodes(nodes, single):
     assert job.rc == 0 and os.path.exists(h5), job.show()
     assert h5attrs(h5)["inside"] == single("mpich", args, "balanced")
     assert sent < remote_chunks(h5), f"{sent} packets for {remote_chunks(h5)} remote chunks"
+
+
+# --- scaling.sbatch across the nodes --------------------------------------------------------
+
+@pytest.mark.parametrize("launcher", ["srun", "mpirun"])
+def test_scaling_sweep_spreads_its_runs_over_the_nodes(nodes, launcher):
+    """slurm/scaling.sbatch on three nodes: a run of N ranks spreads them round-robin over
+    min(N, 3) nodes (scripts/scaling.sh; rank r on node r mod 3 + 1), and the figures and
+    their captions name the hosts."""
+    from mcpi_plot import read
+
+    job = nodes.submit("--nodes=3", "--ntasks=6", "slurm/scaling.sbatch",
+                       env={"MCPI_BIN": BINS[FIRST], "MCPI_LAUNCHER": launcher, "SAMPLES": "1e7",
+                            "NP": "1 3 6", "REPEATS": "1", "MODES": "balanced", "SEED": SEED})
+    assert job.rc == 0, job.show()
+    dirs = nodes.results(f"scaling-*-j{job.id}")
+    assert len(dirs) == 1, job.show()
+    for ranks in (1, 3, 6):
+        h5 = os.path.join(dirs[0], f"strong-balanced-{ranks}r-1.h5")
+        run = read.load(h5)
+        # engine e is rank e + 1 (one rank: engine 0 is rank 0)
+        want = {e: f"node{(e + (ranks > 1)) % 3 + 1}" for e in range(max(ranks - 1, 1))}
+        got = (run.engine_hosts, sessions(h5))
+        assert got == (want, [("node1", ranks)]), f"{ranks} ranks: {got}\n{job.show()}"
+    caption = read.load_sweep(dirs[0]).caption("strong")
+    assert "3 nodes (node1, node2, node3): 1 rank on 1 node; 3 and 6 ranks on 3 nodes" in caption
+    res = subprocess.run([os.path.join(REPO, "scripts", "plot"), dirs[0]], env=nodes.env,
+                         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stdout + res.stderr
+    for fig in ("strong-scaling", "gantt", "load-balance", "convergence"):
+        path = os.path.join(dirs[0], f"{fig}.png")
+        assert os.path.getsize(path) > 0, f"no {fig}.png"
 
 
 # --- faults across nodes -------------------------------------------------------------------

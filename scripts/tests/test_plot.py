@@ -615,6 +615,60 @@ def test_a_slowed_engine_is_named(tmp_path):
     for kind in FILE_FIGURES:
         assert_real_png(os.path.join(tmp_path, f"slow-{kind}.png"), kind)
 
+def move_to_hosts(path, controller, engines):
+    """Rewrites a one-host results file as if run on several: /sessions' controller_host
+    becomes `controller`, /engines' host of engine e becomes engines[e]."""
+    with h5py.File(path, "r+") as f:
+        rows = f["engines"][()]
+        rows["host"] = [engines[int(e)].encode() for e in rows["engine_id"]]
+        f["engines"][...] = rows
+        rows = f["sessions"][()]
+        rows["controller_host"] = controller.encode()
+        f["sessions"][...] = rows
+
+
+def test_engines_are_labelled_with_their_hosts_across_nodes(sweep_copy):
+    """A sweep over two nodes, ranks round-robin as scaling.sh spreads them (rank r on node
+    r mod 2 + 1): the Gantt and load-balance figures name each engine's host, the captions
+    the nodes per rank count; a run on one host keeps its plain labels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # engine e is rank e + 1 (1 rank: engine 0 is rank 0)
+    layout = {1: ["node1"], 2: ["node2"], 3: ["node2", "node1"]}
+    for row in manifest(sweep_copy):
+        move_to_hosts(os.path.join(sweep_copy, row["file"]), "node1", layout[int(row["ranks"])])
+    run3 = read.load(os.path.join(sweep_copy, "strong-balanced-3r-1.h5"))
+    assert run3.all_hosts == ["node1", "node2"] and run3.engine_hosts == {0: "node2", 1: "node1"}
+    labels = ["engine 0 (node2)", "engine 1 (node1)"]
+    assert [figures.engine_label(run3, e) for e in (0, 1)] == labels
+    assert "host node1, node2 ·" in run3.caption()
+    one = read.load(os.path.join(sweep_copy, "strong-balanced-1r-1.h5"))
+    assert one.all_hosts == ["node1"] and figures.engine_label(one, 0) == "engine 0"
+    for fig_of in (figures.figure_gantt, figures.figure_load):
+        fig = fig_of([run3], run3.caption())
+        try:
+            ticks = fig.axes[0 if fig_of is figures.figure_gantt else 1]
+            got = [t.get_text() for t in (ticks.get_yticklabels() if fig_of is figures.figure_gantt
+                                          else ticks.get_xticklabels())]
+            assert got == labels, got
+        finally:
+            plt.close(fig)
+    caption = read.load_sweep(str(sweep_copy)).caption("strong")
+    assert ("2 nodes (node1, node2): 1 rank on 1 node; 2 and 3 ranks on 2 nodes ·"
+            in caption), caption
+    res = plot(sweep_copy)
+    assert res.returncode == 0, res.stderr
+    for kind in SWEEP_FIGURES:
+        assert_real_png(os.path.join(sweep_copy, f"{kind}.png"), kind)
+
+
+def test_one_host_sweep_caption_names_no_nodes(sweep):
+    assert " nodes (" not in read.load_sweep(str(sweep[0])).caption("strong")
+
+
 def test_old_manifest_without_schedule_columns(sweep_copy):
     """A manifest from before the schedule and slow columns still plots: its runs are
     read as mcpi's default schedule without a straggler."""
