@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::edit::{chunks_of, copy_edited, set_attr, set_chunks};
 use common::{command, is_open_mpi, launched_with, mcpi_in, scratch, wait, Run, SPAWN};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -967,21 +968,6 @@ fn help_and_version_print_once_and_succeed() {
     assert!(snapshot(&dir).is_empty());
 }
 
-/// A row of `/chunks` as mcpi writes it.
-#[derive(hdf5::H5Type, Clone, Copy)]
-#[repr(C)]
-struct ChunkRow {
-    chunk_id: u64,
-    session: u32,
-    engine_id: u32,
-    samples: u64,
-    inside: u64,
-    dispatch_s: f64,
-    done_s: f64,
-    compute_s: f64,
-    compute_cpu_s: f64,
-}
-
 /// Results of `-n 1e6 -k 20` in a fresh directory named `name`.
 fn results_to_verify(name: &str) -> PathBuf {
     let dir = scratch(name);
@@ -991,38 +977,22 @@ fn results_to_verify(name: &str) -> PathBuf {
 
 /// A copy of `dir/r.h5` as `dir/<name>.h5`, changed by `edit`.
 fn edited(dir: &Path, name: &str, edit: impl FnOnce(&hdf5::File)) -> String {
-    let copy = format!("{name}.h5");
-    std::fs::copy(dir.join("r.h5"), dir.join(&copy)).unwrap();
-    edit(&hdf5::File::open_rw(dir.join(&copy)).unwrap());
-    copy
-}
-
-fn set_u64(file: &hdf5::File, name: &str, value: u64) {
-    file.delete_attr(name).unwrap();
-    file.new_attr::<u64>()
-        .create(name)
-        .unwrap()
-        .write_scalar(&value)
-        .unwrap();
+    copy_edited(dir, "r.h5", format!("{name}.h5"), edit)
 }
 
 /// Makes `file` a schema 3 file (no digest), as an older mcpi wrote them.
 fn as_schema_3(file: &hdf5::File) {
     file.delete_attr("digest").unwrap();
-    set_u64(file, "schema_version", 3);
+    set_attr(file, "schema_version", 3u64);
 }
 
 /// Adds 1000 to chunk `chunk`'s inside and to the file's.
 fn add_1000_inside(file: &hdf5::File, chunk: usize) {
-    let mut rows: Vec<ChunkRow> = file.dataset("chunks").unwrap().read_raw().unwrap();
+    let mut rows = chunks_of(file);
     rows[chunk].inside += 1000;
-    file.unlink("chunks").unwrap();
-    file.new_dataset_builder()
-        .with_data(&rows)
-        .create("chunks")
-        .unwrap();
+    set_chunks(file, &rows);
     let inside = file.attr("inside").unwrap().read_scalar::<u64>().unwrap();
-    set_u64(file, "inside", inside + 1000);
+    set_attr(file, "inside", inside + 1000);
 }
 
 #[test]
@@ -1058,8 +1028,7 @@ fn verify_reports_the_first_chunk_that_differs() {
     let dir = results_to_verify("verify-mismatch");
     let inside = |chunk: u64| {
         let file = hdf5::File::open(dir.join("r.h5")).unwrap();
-        let rows: Vec<ChunkRow> = file.dataset("chunks").unwrap().read_raw().unwrap();
-        rows[chunk as usize].inside
+        chunks_of(&file)[chunk as usize].inside
     };
     let seven = inside(7);
     // Without a digest (schema 3), only recomputing tells.
@@ -1074,7 +1043,7 @@ fn verify_reports_the_first_chunk_that_differs() {
     refused_in(&dir, &["verify", &changed], &[], FAILURE, &reason);
     let seed = edited(&dir, "seed", |f| {
         as_schema_3(f);
-        set_u64(f, "seed", 7);
+        set_attr(f, "seed", 7u64);
     });
     let reason = format!("{seed}: chunk 0 recomputes to ");
     refused_in(&dir, &["verify", &seed], &[], FAILURE, &reason);
@@ -1085,7 +1054,7 @@ fn verify_reports_the_first_chunk_that_differs() {
     // A root inside that its chunks do not add up to.
     let sum = edited(&dir, "sum", |f| {
         as_schema_3(f);
-        set_u64(f, "inside", 5);
+        set_attr(f, "inside", 5u64);
     });
     let reason = format!("{sum} says inside = 5, but its chunks add up to ");
     refused_in(&dir, &["verify", &sum], &[], FAILURE, &reason);

@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::edit::{chunks_of, copy_edited, set_attr, set_chunks};
 use common::{command, is_open_mpi, mcpi_in, scratch, wait, Run, SPAWN};
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -1021,51 +1022,10 @@ fn the_results_directory_removed_mid_run_is_reported() {
     assert_eq!(listing(&dir), Vec::<String>::new());
 }
 
-/// A row of `/chunks` as mcpi writes it.
-#[derive(hdf5::H5Type, Clone, Copy)]
-#[repr(C)]
-struct ChunkRow {
-    chunk_id: u64,
-    session: u32,
-    engine_id: u32,
-    samples: u64,
-    inside: u64,
-    dispatch_s: f64,
-    done_s: f64,
-    compute_s: f64,
-    compute_cpu_s: f64,
-}
-
 /// A copy of `dir/r.partial.h5` as `dir/<name>.partial.h5`, changed by `edit`
 /// as a hand or a tool would change it.
 fn tampered(dir: &Path, name: &str, edit: impl FnOnce(&hdf5::File)) -> String {
-    let copy = format!("{name}.partial.h5");
-    std::fs::copy(dir.join("r.partial.h5"), dir.join(&copy)).unwrap();
-    edit(&hdf5::File::open_rw(dir.join(&copy)).unwrap());
-    copy
-}
-
-/// Replaces attribute `name` of `file` by `value`.
-fn set_attr<T: hdf5::H5Type>(file: &hdf5::File, name: &str, value: T) {
-    file.delete_attr(name).unwrap();
-    file.new_attr::<T>()
-        .create(name)
-        .unwrap()
-        .write_scalar(&value)
-        .unwrap();
-}
-
-/// Replaces `/chunks` of `file` by `rows`.
-fn set_chunks<T: hdf5::H5Type>(file: &hdf5::File, rows: &[T]) {
-    file.unlink("chunks").unwrap();
-    file.new_dataset_builder()
-        .with_data(rows)
-        .create("chunks")
-        .unwrap();
-}
-
-fn chunks_of(file: &hdf5::File) -> Vec<ChunkRow> {
-    file.dataset("chunks").unwrap().read_raw().unwrap()
+    copy_edited(dir, "r.partial.h5", format!("{name}.partial.h5"), edit)
 }
 
 #[test]

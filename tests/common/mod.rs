@@ -1,6 +1,8 @@
 //! Running the real `mcpi` binary under the real `mpirun`.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod edit;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,50 @@
+//! Changing an mcpi file as a hand or a tool would, for the tests of what
+//! mcpi then does with it (`--resume`, `mcpi verify`).
+
+use std::path::Path;
+
+/// A row of `/chunks` as mcpi writes it.
+#[derive(hdf5::H5Type, Clone, Copy)]
+#[repr(C)]
+pub struct ChunkRow {
+    pub chunk_id: u64,
+    pub session: u32,
+    pub engine_id: u32,
+    pub samples: u64,
+    pub inside: u64,
+    pub dispatch_s: f64,
+    pub done_s: f64,
+    pub compute_s: f64,
+    pub compute_cpu_s: f64,
+}
+
+/// A copy of `dir/from` as `dir/to`, changed by `edit`; returns `to`.
+pub fn copy_edited(dir: &Path, from: &str, to: String, edit: impl FnOnce(&hdf5::File)) -> String {
+    std::fs::copy(dir.join(from), dir.join(&to)).unwrap();
+    edit(&hdf5::File::open_rw(dir.join(&to)).unwrap());
+    to
+}
+
+/// Replaces attribute `name` of `file` by `value`.
+pub fn set_attr<T: hdf5::H5Type>(file: &hdf5::File, name: &str, value: T) {
+    file.delete_attr(name).unwrap();
+    file.new_attr::<T>()
+        .create(name)
+        .unwrap()
+        .write_scalar(&value)
+        .unwrap();
+}
+
+/// Replaces `/chunks` of `file` by `rows`.
+pub fn set_chunks<T: hdf5::H5Type>(file: &hdf5::File, rows: &[T]) {
+    file.unlink("chunks").unwrap();
+    file.new_dataset_builder()
+        .with_data(rows)
+        .create("chunks")
+        .unwrap();
+}
+
+/// The rows of `/chunks` of `file`.
+pub fn chunks_of(file: &hdf5::File) -> Vec<ChunkRow> {
+    file.dataset("chunks").unwrap().read_raw().unwrap()
+}
