@@ -55,7 +55,9 @@ mpirun_cmd() {
     local np=$1 mpirun=${MCPI_MPIRUN:-mpirun}
     MPIRUN=("$mpirun")
     # `mpirun (Open MPI) 4.1.4`, or `mpirun.openmpi (OpenRTE) 4.1.4`
-    if "$mpirun" --version 2>/dev/null | grep -qE 'Open MPI|OpenRTE'; then
+    local version
+    version=$("$mpirun" --version 2>/dev/null || true)
+    if [[ $version == *"Open MPI"* || $version == *OpenRTE* ]]; then
         MPIRUN+=(--oversubscribe)
         open_mpi_as_root
     fi
@@ -91,12 +93,15 @@ spread_words() {
     local np=$1 nodes=$2
     SPREAD=()
     [ "$nodes" -gt 1 ] || return 0
-    local used=$((np < nodes ? np : nodes))
+    local used=$((np < nodes ? np : nodes)) version=""
+    # Read whole, not piped into `grep -q`: grep leaving early would SIGPIPE the launcher,
+    # and under pipefail the test would fail now and then.
+    [ "${LAUNCH[0]##*/}" = srun ] || version=$("${LAUNCH[0]}" --version 2>/dev/null || true)
     if [ "${LAUNCH[0]##*/}" = srun ]; then
         SPREAD=(-N "$used" --distribution=cyclic)
-    elif "${LAUNCH[0]}" --version 2>/dev/null | grep -qE 'Open MPI|OpenRTE'; then
+    elif [[ $version == *"Open MPI"* || $version == *OpenRTE* ]]; then
         SPREAD=(--map-by node)
-    elif "${LAUNCH[0]}" --version 2>/dev/null | grep -q 'HYDRA'; then
+    elif [[ $version == *HYDRA* ]]; then
         local hosts
         hosts=$(scontrol show hostnames "${SLURM_JOB_NODELIST:-}" 2>/dev/null |
             awk -v n="$used" 'NR <= n' | paste -sd , -) || hosts=""

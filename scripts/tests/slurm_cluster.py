@@ -154,9 +154,9 @@ class Cluster:
     def links(self):
         return self.recorded("link")
 
-    def packets_from(self, node):
-        """Packets NODE has sent over its link so far (what the bridge side received)."""
-        path = f"/sys/class/net/{self.links()[node]}/statistics/rx_packets"
+    def bytes_from(self, node):
+        """Bytes NODE has sent over its link so far (what the bridge side received)."""
+        path = f"/sys/class/net/{self.links()[node]}/statistics/rx_bytes"
         with open(path, encoding="utf-8") as fh:
             return int(fh.read())
 
