@@ -4,19 +4,7 @@
 use std::path::Path;
 
 /// A row of `/chunks` as mcpi writes it.
-#[derive(hdf5::H5Type, Clone, Copy)]
-#[repr(C)]
-pub struct ChunkRow {
-    pub chunk_id: u64,
-    pub session: u32,
-    pub engine_id: u32,
-    pub samples: u64,
-    pub inside: u64,
-    pub dispatch_s: f64,
-    pub done_s: f64,
-    pub compute_s: f64,
-    pub compute_cpu_s: f64,
-}
+pub use mcpi::store::h5::H5Chunk as ChunkRow;
 
 /// A copy of `dir/from` as `dir/to`, changed by `edit`; returns `to`.
 pub fn copy_edited(dir: &Path, from: &str, to: String, edit: impl FnOnce(&hdf5::File)) -> String {
