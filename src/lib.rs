@@ -17,4 +17,6 @@ pub mod record;
 pub mod run;
 pub mod store;
 pub(crate) mod sys;
+#[cfg(test)]
+pub(crate) mod testing;
 pub(crate) mod ui;

@@ -19,10 +19,7 @@ use std::time::Duration;
 const ENGINES: usize = 3;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mcpi-app-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::testing::scratch("app", name)
 }
 
 fn identities() -> Vec<Identity> {

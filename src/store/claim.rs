@@ -191,10 +191,7 @@ mod tests {
     use std::sync::{Arc, Barrier};
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mcpi-claim-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+        crate::testing::scratch("claim", name)
     }
 
     #[test]

@@ -344,10 +344,7 @@ mod tests {
     use std::path::Path;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mcpi-writer-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+        crate::testing::scratch("writer", name)
     }
 
     fn row(chunk_id: u64) -> ChunkRow {
