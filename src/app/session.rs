@@ -68,8 +68,6 @@ pub(super) struct Session {
     /// Start of the parallel section.
     start: Instant,
     start_cpu: Duration,
-    /// The checkpoint's base as the session began, if it could be written.
-    base: Option<Base>,
     /// Saves the chunks from the start of the parallel section to the end.
     writer: Option<Writer>,
     /// Drawn once the parallel section starts.
@@ -122,7 +120,6 @@ impl Session {
             startup_s: 0.0,
             start: now,
             start_cpu: process_cpu_time(),
-            base: None,
             writer: None,
             progress: None,
             checkpoint_failed: false,
@@ -130,10 +127,14 @@ impl Session {
         // From here on a resumable file exists, naming this session's
         // controller (so that no other --resume takes this one's claim).
         let record = s.record(0.0, 0.0, None);
-        match s.c.save(&record) {
-            Ok(base) => s.base = Some(base),
-            Err(e) => s.warn(e),
-        }
+        let base = s.c.save(&record).map_err(|e| s.warn(e)).ok();
+        // Started now, so that starting a thread is not part of the
+        // parallel section.
+        s.writer = Some(Writer::start(
+            s.c.output.clone(),
+            base,
+            Policy::every(s.c.settings.checkpoint_every),
+        ));
         s
     }
 
@@ -153,13 +154,9 @@ impl Session {
             self.job.chunks,
             self.c.ledger.done(),
         ));
-        self.writer = Some(Writer::start(
-            self.c.output.clone(),
-            self.base,
-            Policy::every(settings.checkpoint_every),
-            self.start,
-            self.start_cpu,
-        ));
+        if let Some(writer) = &mut self.writer {
+            writer.origin(self.start, self.start_cpu);
+        }
     }
 
     /// How long to wait for the chunks being computed after a signal.

@@ -20,7 +20,7 @@ use crate::record::{ChunkRow, RunRecord};
 use crate::sys::clock::process_cpu_time;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -53,6 +53,10 @@ const HELD_TIME: Duration = Duration::from_millis(5);
 const RETRY: Duration = Duration::from_secs(1);
 
 enum Message {
+    /// The session's parallel section started at this instant, with the
+    /// process's CPU time at this value: each record carries the session's
+    /// times at its save.
+    Origin(Instant, Duration),
     Rows(Vec<ChunkRow>),
     /// A full record of the run, holding every row sent before it.
     Base(Box<RunRecord>),
@@ -76,16 +80,10 @@ pub(crate) struct Writer {
 impl Writer {
     /// Starts the writer of `target`'s checkpoint, whose current base is
     /// `base` (`None` if it could not be written: the writer then asks for
-    /// one). The session's parallel section started at `start`, with the
-    /// process's CPU time at `start_cpu`: each record carries the session's
-    /// times at its save.
-    pub(crate) fn start(
-        target: Target,
-        base: Option<Base>,
-        policy: Policy,
-        start: Instant,
-        start_cpu: Duration,
-    ) -> Writer {
+    /// one). Its records' times count from its start until [`Writer::origin`]
+    /// says when the parallel section started: the thread is started before
+    /// it, so that starting it is not part of the parallel section.
+    pub(crate) fn start(target: Target, base: Option<Base>, policy: Policy) -> Writer {
         let (to, from) = mpsc::channel();
         let (failed, failures) = mpsc::channel();
         let wants_base = Arc::new(AtomicBool::new(false));
@@ -93,8 +91,7 @@ impl Writer {
         let state = State {
             target,
             policy,
-            start,
-            start_cpu,
+            origin: (Instant::now(), process_cpu_time()),
             base,
             journal: None,
             journaled: 0,
@@ -115,6 +112,12 @@ impl Writer {
             thread,
             partial,
         }
+    }
+
+    /// The session's parallel section started at `start`, with the process's
+    /// CPU time at `start_cpu`.
+    pub(crate) fn origin(&mut self, start: Instant, start_cpu: Duration) {
+        let _ = self.to.send(Message::Origin(start, start_cpu));
     }
 
     /// Saves `row` soon; never waits. Rows are handed to the thread by
@@ -163,6 +166,7 @@ impl Writer {
         self.send();
         let (reply, answer) = mpsc::channel();
         let _ = self.to.send(Message::Flush(reply));
+        self.thread.thread().unpark();
         answer.recv().unwrap_or_else(|_| {
             let source = std::io::Error::other("the checkpoint writer stopped");
             Err(OutputError::Write {
@@ -186,8 +190,8 @@ impl Writer {
 struct State {
     target: Target,
     policy: Policy,
-    start: Instant,
-    start_cpu: Duration,
+    /// When the parallel section started, and the CPU time then.
+    origin: (Instant, Duration),
     base: Option<Base>,
     /// The journal of `base`, once its first record is written.
     journal: Option<Journal>,
@@ -214,32 +218,24 @@ impl State {
                     Err(_) => break,
                 }
             }
-            // The cadence, unless a flush is asked for.
+            // The cadence, unless a flush is asked for. The thread parks
+            // rather than waiting in `recv`: a sender wakes a receiver that
+            // waits in `recv`, and waking this thread for every batch of
+            // rows it cannot save yet cost the controller more CPU than
+            // everything else it does. A flush unparks it.
             while flush.is_none() {
                 let left = wait.saturating_sub(last.elapsed());
                 if left.is_zero() {
                     break;
                 }
-                match from.recv_timeout(left) {
-                    Ok(m) => self.take(m, &mut flush),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        open = false;
-                        break;
-                    }
+                std::thread::park_timeout(left);
+                open = self.drain(from, &mut flush);
+                if !open {
+                    break;
                 }
             }
             // Group commit: everything that came in meanwhile.
-            loop {
-                match from.try_recv() {
-                    Ok(m) => self.take(m, &mut flush),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        open = false;
-                        break;
-                    }
-                }
-            }
+            open = open && self.drain(from, &mut flush);
             let saved = self.commit();
             last = Instant::now();
             wait = match saved.is_ok() {
@@ -258,8 +254,24 @@ impl State {
         }
     }
 
+    /// Takes every message waiting; false once the session is gone.
+    fn drain(
+        &mut self,
+        from: &Receiver<Message>,
+        flush: &mut Option<Sender<Result<(), StoreError>>>,
+    ) -> bool {
+        loop {
+            match from.try_recv() {
+                Ok(m) => self.take(m, flush),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
     fn take(&mut self, message: Message, flush: &mut Option<Sender<Result<(), StoreError>>>) {
         match message {
+            Message::Origin(start, cpu) => self.origin = (start, cpu),
             Message::Rows(rows) => self.pending.extend(rows),
             Message::Base(record) => self.next_base = Some((record, self.pending.len())),
             Message::Flush(reply) => *flush = Some(reply),
@@ -308,11 +320,10 @@ impl State {
             let why = format!("there is no checkpoint {partial} to add to");
             return Err(failed(std::io::Error::other(why)));
         };
+        let (start, start_cpu) = self.origin;
         let record = Record {
-            elapsed_s: self.start.elapsed().as_secs_f64(),
-            controller_cpu_s: process_cpu_time()
-                .saturating_sub(self.start_cpu)
-                .as_secs_f64(),
+            elapsed_s: start.elapsed().as_secs_f64(),
+            controller_cpu_s: process_cpu_time().saturating_sub(start_cpu).as_secs_f64(),
             rows: std::mem::take(&mut self.pending),
         };
         let written = match &mut self.journal {
@@ -365,13 +376,7 @@ mod tests {
     fn writer(dir: &Path, policy: Policy) -> (Target, Writer) {
         let target = reserve(&dir.join("r.h5"), false).unwrap();
         let base = write_base(&target, &example_record(100, Vec::new())).unwrap();
-        let writer = Writer::start(
-            target.clone(),
-            Some(base),
-            policy,
-            Instant::now(),
-            process_cpu_time(),
-        );
+        let writer = Writer::start(target.clone(), Some(base), policy);
         (target, writer)
     }
 
