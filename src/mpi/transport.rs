@@ -80,6 +80,14 @@ impl<'w> MpiController<'w> {
     }
 }
 
+/// Probes per look for a report. MPICH over UCX brings at most about one
+/// arrived message per probe into view: with a single probe, a controller
+/// waking from a sleep took one report and slept again with the others
+/// waiting (measured: the 100-chunk default job's reports arrived up to
+/// 3.5 ms late, 14 ms instead of 9). A probe that finds nothing costs well
+/// under a microsecond; a wake-up, ~12 µs.
+const PROBES: usize = 8;
+
 impl ControllerLink for MpiController<'_> {
     fn peers(&self) -> usize {
         self.peers.len()
@@ -99,7 +107,8 @@ impl ControllerLink for MpiController<'_> {
     }
 
     fn try_recv(&mut self) -> Option<(usize, Report)> {
-        let (message, status) = self.world.any_process().immediate_matched_probe()?;
+        let any = self.world.any_process();
+        let (message, status) = (0..PROBES).find_map(|_| any.immediate_matched_probe())?;
         let peer = self.peer_of[status.source_rank() as usize];
         Some((peer, report(message, &status)))
     }
