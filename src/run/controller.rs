@@ -2,7 +2,7 @@
 //! and wait until every engine has said goodbye.
 
 use super::dispatch::Dispatcher;
-use super::pace::{self, Backoff};
+use super::pace::{self, Backoff, PeerPace};
 use super::transport::{Alarm, Clock, ControllerLink, Order, Report};
 use super::{poll, row, Event, Flow, News, Outcome};
 use crate::config::Job;
@@ -39,14 +39,17 @@ pub(crate) fn control(
     let mut told = vec![Told::Nothing; peers];
     let mut gone = vec![false; peers];
     let mut dispatch_s = vec![0.0; job.chunks as usize];
+    // A peer holds the windows of the targeted engines it stands for.
+    let behind: Vec<usize> = (0..peers)
+        .map(|p| {
+            let behind = link.engines_behind(p);
+            behind.iter().filter(|e| job.targets.contains(e)).count()
+        })
+        .collect();
+    let workers = behind.iter().sum::<usize>().max(1) as f64;
+    let mut paces: Vec<PeerPace> = behind.iter().map(|&b| PeerPace::new(b)).collect();
+    let mut unheard = behind.iter().filter(|&&b| b > 0).count();
     let mut dispatcher = job.split().is_none().then(|| {
-        // A peer holds the windows of the targeted engines it stands for.
-        let behind = (0..peers)
-            .map(|p| {
-                let behind = link.engines_behind(p);
-                behind.iter().filter(|e| job.targets.contains(e)).count()
-            })
-            .collect();
         let chunks = todo.len() as u64;
         let mut d = Dispatcher::new(chunks, behind, job.window as usize, job.schedule);
         for (peer, batch) in d.start() {
@@ -62,7 +65,7 @@ pub(crate) fn control(
     let mut deadline = None;
     let mut hurried = false;
     let mut backoff = Backoff::for_waiting();
-    let mut computed = 0.0;
+    let mut computed = Duration::ZERO;
     // When the last message came, and the mean gap between messages.
     let (mut last_heard, mut gap) = (clock.now(), Duration::ZERO);
     while gone.iter().any(|g| !g) {
@@ -120,8 +123,9 @@ pub(crate) fn control(
                 gap = (gap * 7 + now.saturating_sub(last_heard)) / 8;
                 last_heard = now;
                 backoff.set_eager(gap < pace::EAGER_GAP);
+                let mut compute = Duration::ZERO;
                 for result in &results {
-                    computed += result.compute_s;
+                    compute += Duration::from_secs_f64(result.compute_s);
                     sent_back[peer].0 += 1;
                     sent_back[peer].1 += result.inside;
                     let chunk = result.chunk_id as usize;
@@ -133,10 +137,26 @@ pub(crate) fn control(
                     }
                 }
                 received += results.len();
-                let typical = Duration::from_secs_f64(computed / received as f64);
-                backoff.set_max_sleep(pace::sleep_cap(typical, job.window as usize));
+                computed += compute;
+                if paces[peer].chunks() == 0 {
+                    unheard -= 1;
+                }
+                paces[peer].heard(now, results.len(), compute);
+                // Sleep at most half an engine's queued work (only
+                // --window chunks until every peer was heard from and got
+                // its wider window), and at the end a quarter of what is
+                // still out: the run's elapsed time ends when the last
+                // result is taken.
+                let typical = computed.div_f64(received as f64);
+                let left = typical.mul_f64((todo.len() - received) as f64 / workers);
+                let window = match unheard {
+                    0 => pace::window(typical, job.window as usize),
+                    _ => job.window as usize,
+                };
+                let cap = pace::sleep_cap(typical, window);
+                backoff.set_max_sleep(cap.min(pace::tail_sleep_cap(left)));
                 if let Some(d) = dispatcher.as_mut() {
-                    d.set_window(pace::window(typical, job.window as usize));
+                    d.set_window(peer, paces[peer].window(job.window as usize));
                     let next = d.finished(peer, results.len());
                     if let (Some(batch), None, false) = (next, signal, enough) {
                         hand_out(link, clock, peer, batch, todo, &mut dispatch_s);

@@ -30,8 +30,8 @@ pub(crate) struct Dispatcher {
     workers: u64,
     /// The working engines each peer stands for (0: it takes no part).
     behind: Vec<usize>,
-    /// Chunks each working engine may hold.
-    window: usize,
+    /// Chunks each working engine behind a peer may hold.
+    window: Vec<usize>,
     in_flight: Vec<usize>,
 }
 
@@ -53,15 +53,15 @@ impl Dispatcher {
             schedule,
             workers,
             in_flight: vec![0; behind.len()],
+            window: vec![window; behind.len()],
             behind,
-            window,
         }
     }
 
-    /// Chunks each working engine may hold from now on (see
-    /// [`super::pace::window`]).
-    pub(crate) fn set_window(&mut self, window: usize) {
-        self.window = window.max(1);
+    /// Chunks each working engine behind `peer` may hold from now on (see
+    /// [`super::pace::PeerPace`]).
+    pub(crate) fn set_window(&mut self, peer: usize, window: usize) {
+        self.window[peer] = window.max(1);
     }
 
     /// Fills every peer's window: the first assignments, as `(peer, chunks)`
@@ -95,7 +95,7 @@ impl Dispatcher {
     /// The next batch for `peer`: a dynamic schedule's fills its room (at
     /// most `most` chunks), a guided schedule's is its batch.
     fn assign(&mut self, peer: usize, most: usize) -> Option<Range<u64>> {
-        let room = (self.behind[peer] * self.window).saturating_sub(self.in_flight[peer]);
+        let room = (self.behind[peer] * self.window[peer]).saturating_sub(self.in_flight[peer]);
         if self.next == self.chunks || room == 0 {
             return None;
         }
@@ -158,15 +158,16 @@ mod tests {
     #[test]
     fn a_node_dispatcher_holds_its_engines_windows() {
         // Peer 0 stands for three engines with a window of 2 each.
-        let mut d = Dispatcher::new(12, vec![3, 1], 2, Schedule::Dynamic);
+        let mut d = Dispatcher::new(30, vec![3, 1], 2, Schedule::Dynamic);
         let first = one(&mut d);
         assert_eq!(first.iter().filter(|(p, _)| *p == 0).count(), 6);
         // Room for three comes back as one batch of three.
         assert_eq!(d.finished(0, 3), Some(8..11));
         assert_eq!(d.in_flight, [6, 2]);
-        // A wider window fills at once, as far as the chunks go.
-        d.set_window(4);
-        assert_eq!(d.finished(1, 1), Some(11..12));
+        // A wider window fills at once, for that peer only.
+        d.set_window(0, 4);
+        assert_eq!(d.finished(0, 0), Some(11..17));
+        assert_eq!(d.finished(1, 1), Some(17..18));
     }
 
     #[test]

@@ -115,7 +115,8 @@ pub(crate) fn relay(
         }
         node.send_held(up);
         let typical = node.typical();
-        backoff.set_max_sleep(pace::sleep_cap(typical, job.window as usize));
+        let window = pace::window(typical, job.window as usize);
+        backoff.set_max_sleep(pace::sleep_cap(typical, window));
         let signalled = || !halted && alarm.caught().is_some();
         let event = poll(
             || match up.try_recv() {
