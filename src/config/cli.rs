@@ -124,7 +124,7 @@ pub(crate) struct Cli {
 
     /// Balanced mode: chunks in flight per engine, 1 to 64 (one computing, the rest
     /// queued so the engine never waits for the controller); more when that many
-    /// chunks last less than half a millisecond.
+    /// chunks last less than 4 ms, or when an engine is seen waiting for work.
     #[arg(long, value_name = "W", default_value_t = DEFAULT_WINDOW as u32,
           value_parser = parse_window, allow_hyphen_values = true)]
     pub(crate) window: u32,
