@@ -116,7 +116,7 @@ pub fn main() -> i32 {
         .as_ref()
         .is_some_and(|n| job.dispatch.resolve(n.count()) == Dispatch::Node);
     let links = nodes.as_ref().map(|n| world.links(n, node));
-    world.barrier();
+    world.start_line();
     // The parallel section starts: rank 0's times count from here.
     let clock = WallClock::new();
     let startup_s = launched.elapsed().as_secs_f64();

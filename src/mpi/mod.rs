@@ -86,6 +86,20 @@ impl World {
         wait(self.world.immediate_barrier());
     }
 
+    /// The start of the parallel section: returns once every rank has
+    /// arrived, on every rank within microseconds of the others. A rank that
+    /// waited long (for rank 0's preparations) sleeps up to half a
+    /// millisecond between polls and would start that late; so a second
+    /// barrier follows, which everyone reaches within one such sleep and
+    /// which is polled every 20 µs.
+    pub(crate) fn start_line(&self) {
+        wait(self.world.immediate_barrier());
+        let (quick, _) = pace::SLEEP_CAP_RANGE;
+        let mut backoff = Backoff::for_waiting();
+        backoff.set_max_sleep(quick);
+        wait_with(self.world.immediate_barrier(), backoff);
+    }
+
     /// Gathers every rank's bytes on rank 0 (in rank order); `None` elsewhere.
     pub(crate) fn gather_bytes(&self, mine: &[u8]) -> Option<Vec<Vec<u8>>> {
         let root = self.world.process_at_rank(ROOT);
@@ -311,8 +325,12 @@ fn offsets(counts: &[Count]) -> Vec<Count> {
 }
 
 /// Completes a request by testing it with backoff instead of `MPI_Wait`.
-fn wait<'a, D: ?Sized, S: Scope<'a>>(mut request: Request<'a, D, S>) {
-    let mut backoff = Backoff::for_waiting();
+fn wait<'a, D: ?Sized, S: Scope<'a>>(request: Request<'a, D, S>) {
+    wait_with(request, Backoff::for_waiting());
+}
+
+/// Waits for `request`, polling as `backoff` says.
+fn wait_with<'a, D: ?Sized, S: Scope<'a>>(mut request: Request<'a, D, S>, mut backoff: Backoff) {
     loop {
         match request.test() {
             Ok(_) => return,
