@@ -19,8 +19,10 @@ pub(crate) const DEFAULT_WINDOW: usize = 4;
 /// window. A peer is an engine, or a node's dispatcher whose window is the
 /// sum of its engines'. A dynamic schedule's batches fill the room a peer
 /// has (one chunk while results come back one at a time; the first handouts
-/// go one chunk at a time, round robin); a guided schedule's are about `remaining / (2 x engines)` chunks (OpenMP's guided), at least
-/// one, so engines start with big batches and end with small ones.
+/// go one chunk at a time, round robin), but near the end at most what a
+/// guided batch would be; a guided schedule's are about
+/// `remaining / (2 x engines)` chunks (OpenMP's guided), at least one, so
+/// engines start with big batches and end with small ones.
 #[derive(Debug)]
 pub(crate) struct Dispatcher {
     next: u64,
@@ -100,9 +102,17 @@ impl Dispatcher {
             return None;
         }
         let remaining = self.chunks - self.next;
+        // A guided batch; for a dynamic schedule, the most a peer's engines
+        // get at once near the end, so that the last batches are small
+        // and the engines' queues run out together: a window can hold
+        // milliseconds of work, and whoever took the last full one would
+        // finish that much after the others.
+        let guided = (remaining / (2 * self.workers)).max(1);
         let size = match self.schedule {
-            Schedule::Guided => (remaining / (2 * self.workers)).max(1),
-            Schedule::Dynamic | Schedule::Static => room.min(most) as u64,
+            Schedule::Guided => guided,
+            Schedule::Dynamic | Schedule::Static => {
+                (room.min(most) as u64).min(guided * self.behind[peer] as u64)
+            }
         }
         .min(remaining);
         self.in_flight[peer] += size as usize;
@@ -168,6 +178,21 @@ mod tests {
         d.set_window(0, 4);
         assert_eq!(d.finished(0, 0), Some(11..17));
         assert_eq!(d.finished(1, 1), Some(17..18));
+    }
+
+    #[test]
+    fn a_dynamic_schedule_ends_with_small_batches() {
+        // Windows of 100: early refills fill the room...
+        let mut d = dynamic(1000, 2, 100);
+        d.start();
+        assert_eq!(d.finished(0, 50), Some(200..250));
+        // ...late ones give at most remaining / (2 x engines), so that
+        // both queues run out together.
+        d.next = 960;
+        assert_eq!(d.finished(1, 50), Some(960..970));
+        assert_eq!(d.finished(0, 50), Some(970..977));
+        d.next = 999;
+        assert_eq!(d.finished(1, 10), Some(999..1000));
     }
 
     #[test]
