@@ -180,7 +180,11 @@ impl Writer {
     /// Saves everything sent so far and stops the thread.
     pub(crate) fn finish(mut self) -> Result<(), StoreError> {
         let flushed = self.flush();
+        // Rows a failed save left make the thread park until its next try
+        // (--checkpoint-every, or a second at least): it must notice now
+        // that the session is gone.
         drop(self.to);
+        self.thread.thread().unpark();
         let _ = self.thread.join();
         flushed
     }
@@ -493,5 +497,23 @@ mod tests {
         writer.add(row(1));
         writer.finish().unwrap();
         assert_eq!(ids(&target.partial), [0, 1]);
+    }
+
+    #[test]
+    fn finishing_after_a_failed_save_does_not_wait_for_the_next_try() {
+        let dir = scratch("finish-failed");
+        let policy = Policy {
+            every: Duration::from_secs(3600),
+            compact_from: 1000,
+        };
+        let (target, mut writer) = writer(&dir, policy);
+        std::fs::create_dir(&target.journal).unwrap();
+        writer.add(row(0));
+        assert!(writer.flush().is_err());
+        // The rows it could not save wait for the next try, an hour away.
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || done.send(writer.finish()).unwrap());
+        let finished = finished.recv_timeout(Duration::from_secs(20));
+        assert!(finished.expect("finish returns").is_err());
     }
 }
