@@ -551,7 +551,18 @@ fn output_directory_fills_up_during_the_final_write() {
     let dir = scratch("full-end");
     let full = dir.join("full");
     let _mount = Mount::tmpfs(&full, "size=1m");
-    let args = ["-q", "-n", "1e6", "-k", "1e5", "-o", "full/r.h5"];
+    // No save before the end, however slow a loaded machine makes the run.
+    let args = [
+        "-q",
+        "-n",
+        "1e6",
+        "-k",
+        "1e5",
+        "-o",
+        "full/r.h5",
+        "--checkpoint-every",
+        "1e6",
+    ];
     for ranks in [3, 0] {
         let run = mcpi_in(&dir, ranks, &args, &[]);
         let row = format!("full disk on {ranks} ranks");
@@ -562,7 +573,8 @@ fn output_directory_fills_up_during_the_final_write() {
 }
 
 /// After a failed final write: no temporary file, no results file, only the
-/// last checkpoint (here the first one, with no chunk yet), readable.
+/// last checkpoint (here the first one, with no chunk yet: the runs save
+/// nothing before the end), readable.
 fn only_the_checkpoint_is_left(checkpoint: &Path, row: &str) {
     let dir = checkpoint.parent().unwrap();
     let left: Vec<PathBuf> = snapshot(dir).into_keys().collect();
@@ -584,7 +596,19 @@ fn file_size_limit_smaller_than_the_results() {
             &dir,
             ranks,
             &[
-                "-q", "-n", "3e5", "-k", "3e5", "--mode", "direct", "-o", "r.h5",
+                "-q",
+                "-n",
+                "3e5",
+                "-k",
+                "3e5",
+                "--mode",
+                "direct",
+                "-o",
+                "r.h5",
+                // No save before the end, however slow a loaded machine
+                // makes the run.
+                "--checkpoint-every",
+                "1e6",
             ],
             &[],
         );
