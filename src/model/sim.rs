@@ -10,6 +10,7 @@
 use super::{Dispatch, Pacing, Params, Prediction, Scenario};
 use crate::run::controller::control;
 use crate::run::dispatch::share;
+use crate::run::engine::hand_in;
 use crate::run::pace::{self, Backoff, Pause};
 use crate::run::transport::{Alarm, ChunkResult, Clock, ControllerLink, Order, Report};
 use crate::run::Flow;
@@ -182,6 +183,9 @@ struct Engine {
     wake: bool,
     cap: Duration,
     sent: (u64, u64),
+    /// Results held back (as [`hand_in`] says), the first since.
+    held: Vec<ChunkResult>,
+    held_since: Duration,
 }
 
 struct Node {
@@ -276,11 +280,27 @@ impl World {
                 let e = &mut self.engines[engine];
                 e.sent.0 += 1;
                 e.cap = pace::sleep_cap(compute, 1);
-                let t = self.report(at, engine, Report::Results(vec![result]));
+                if e.held.is_empty() {
+                    e.held_since = at;
+                }
+                e.held.push(result);
+                let t = match hand_in(e.held.len(), e.queue.len(), at - e.held_since) {
+                    true => self.send_held(at, engine),
+                    false => at,
+                };
                 self.step(engine, t);
             }
             Event::Node { node, message } => self.node_message(at, node, message),
             Event::Flush(node) => self.flush(at, node),
+        }
+    }
+
+    /// Engine `engine` sends the results it holds, if any, at `at`; returns
+    /// when it is done.
+    fn send_held(&mut self, at: Duration, engine: usize) -> Duration {
+        match std::mem::take(&mut self.engines[engine].held) {
+            held if held.is_empty() => at,
+            held => self.report(at, engine, Report::Results(held)),
         }
     }
 
@@ -323,6 +343,7 @@ impl World {
         if bye {
             e.queue.clear();
             let (chunks, inside) = e.sent;
+            let at = self.send_held(at, engine);
             self.report(at, engine, Report::Bye { chunks, inside });
         } else if let Some(chunk) = e.queue.pop_front() {
             e.busy = Some(chunk);
@@ -330,6 +351,8 @@ impl World {
             let done = at + self.costs.chunk_time(len);
             self.push(done, Event::Done(engine));
         } else {
+            let at = self.send_held(at, engine);
+            let e = &mut self.engines[engine];
             e.idle = Some((at, e.cap));
             if let Some(&(arrival, _)) = e.arrived.front() {
                 let poll = self.costs.eng_msg;
@@ -385,6 +408,11 @@ impl World {
     /// Gives queued chunks to the node's engines with room, least loaded
     /// first.
     fn feed(&mut self, mut t: Duration, node: usize) -> Duration {
+        // Shared out evenly among the engines with room, as the real node
+        // dispatcher does.
+        let n = &self.nodes[node];
+        let takers = n.in_flight.iter().filter(|&&f| f < self.window).count();
+        let fair = n.queue.len().div_ceil(takers.max(1));
         loop {
             let n = &mut self.nodes[node];
             let Some(slot) = (0..n.engines.len())
@@ -399,6 +427,7 @@ impl World {
             // As many as fit, in one message of consecutive positions.
             let mut count = 1;
             while n.in_flight[slot] + (count as usize) < self.window
+                && (count as usize) < fair
                 && n.queue.front() == Some(&(first + count))
             {
                 n.queue.pop_front();
@@ -559,6 +588,8 @@ fn engine(parent: Parent) -> Engine {
         // An engine's first tasks come right after the start.
         cap: pace::SLEEP_CAP_RANGE.0,
         sent: (0, 0),
+        held: Vec::new(),
+        held_since: Duration::ZERO,
     }
 }
 

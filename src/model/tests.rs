@@ -29,7 +29,9 @@ fn one_engine_at_no_cost_takes_the_sum_of_its_chunk_times() {
     assert_eq!(got.elapsed, sum);
     assert_eq!(got.busy, sum);
     assert_eq!(got.controller_cpu, Duration::ZERO);
-    assert_eq!(got.received, 10 + 1, "a result per chunk and a goodbye");
+    // Results come several per message (about half a window: 2 of 4),
+    // then a goodbye.
+    assert_eq!(got.received, 7 + 1);
 }
 
 #[test]
@@ -51,7 +53,7 @@ fn equal_chunks_balance_perfectly_however_they_are_dispatched() {
 }
 
 #[test]
-fn when_receiving_dominates_rank_0_handles_one_chunk_per_receive_cost() {
+fn when_receiving_dominates_rank_0_handles_one_message_per_receive_cost() {
     let cost = Duration::from_micros(10);
     let params = Params {
         ctl_recv: cost.as_secs_f64(),
@@ -60,8 +62,11 @@ fn when_receiving_dominates_rank_0_handles_one_chunk_per_receive_cost() {
     // One-sample chunks take no time at all at this rate.
     let s = scenario(2, 1000, 1000, Dispatch::Flat);
     let got = predict(&params, &s);
-    assert_eq!(got.elapsed, cost * 1000);
-    // Rank 0 never waits; it then takes the two goodbyes.
+    // Rank 0 never waits: it receives the results messages back to back,
+    // and then the two goodbyes.
+    let results = got.received as u32 - 2;
+    assert!(results < 1000 / 4, "{results} messages for 1000 chunks");
+    assert_eq!(got.elapsed, cost * results);
     assert_eq!(got.controller_cpu, got.elapsed + cost * 2);
 }
 

@@ -85,10 +85,7 @@ pub(crate) fn serve(
             held.push(result);
             sent.0 += 1;
             sent.1 += result.inside;
-            if held.len() >= inbox.queue.len()
-                || held.len() >= HOLD_MOST
-                || clock.now() - held_since >= HOLD_TIME
-            {
+            if hand_in(held.len(), inbox.queue.len(), clock.now() - held_since) {
                 send_held(link, &mut held);
             }
             // The next task is about one controller round trip away:
@@ -122,6 +119,13 @@ pub(crate) fn serve(
         chunks: sent.0,
         inside: sent.1,
     });
+}
+
+/// Whether an engine holding `held` results, the first for `held_for`, with
+/// `queued` chunks still to compute, sends them now (see the module's
+/// documentation). The scale model's engines follow it too.
+pub(crate) fn hand_in(held: usize, queued: usize, held_for: Duration) -> bool {
+    held >= queued || held >= HOLD_MOST || held_for >= HOLD_TIME
 }
 
 /// Sends the results held back, if any.
