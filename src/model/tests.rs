@@ -89,3 +89,17 @@ fn waits_paced_by_the_real_backoff_cost_time_that_exact_ones_do_not() {
     assert_eq!(exact, chunk_time(1000) * 100);
     assert!(slower > exact, "{slower:?} vs {exact:?}");
 }
+
+#[test]
+fn windows_widen_to_cover_a_round_trip_longer_than_their_first_time() {
+    // 0.1 ms chunks and 5 ms each way: a round trip (10 ms) is longer than
+    // a first window (pace::WINDOW_TIME, 4 ms), so windows that stayed at
+    // that would leave each engine computing at most 4 ms in every 10 ms.
+    let params = Params {
+        latency: 5e-3,
+        ..Params::ideal(RATE)
+    };
+    let s = scenario(4, 4 * 20_000 * 100, 4 * 20_000, Dispatch::Flat);
+    let got = predict(&params, &s);
+    assert!(got.efficiency > 0.8, "{got:?}");
+}
