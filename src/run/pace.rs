@@ -170,27 +170,30 @@ fn window_of(time: Duration, typical_chunk: Duration, least: usize) -> usize {
 /// chunk time, and whether it starves, which set its window.
 ///
 /// A peer reports every chunk it computed since its last report, so the
-/// time from one report to the [`EPOCH`]-th after it is the compute time of
-/// the chunks reported in between (divided among the peer's engines) plus
-/// the time the peer waited for work. Waiting for more than an eighth of
-/// that time means the window does not cover the round trip (a slow link, a
-/// busy controller): the window's time doubles, up to [`MAX_WINDOW_TIME`].
-/// A constant link latency cancels out of the difference, and so, over that
-/// many reports, does the controller's lateness in taking each one (at most
-/// its sleep, half a window).
+/// time from one report to a later one is the compute time of the chunks
+/// reported in between (divided among the peer's engines) plus the time the
+/// peer waited for work. Waiting for more than an eighth of that time means
+/// the window does not cover the round trip (a slow link, a busy
+/// controller): the window's time doubles, up to [`MAX_WINDOW_TIME`]. A
+/// constant link latency cancels out of the difference. The estimate is
+/// made over at least [`EPOCH`] reports, so that the controller's lateness
+/// in taking each one (at most its sleep, half a window) averages out, and
+/// at least [`EPOCH`] chunks per engine, so that a node's engines, whose
+/// results come in bursts, are counted over that many rounds: the error of
+/// cutting a burst is then at most one round in [`EPOCH`].
 #[derive(Clone, Debug)]
 pub(crate) struct PeerPace {
     /// The working engines behind the peer.
     engines: u32,
     computed: Duration,
     chunks: u64,
-    /// The current epoch: when its first report came, and the compute time
-    /// and count of the reports since.
-    epoch: Option<(Duration, Duration, usize)>,
+    /// The current epoch: when its first report came, and the compute time,
+    /// the reports and the chunks since.
+    epoch: Option<(Duration, Duration, usize, u64)>,
     window_time: Duration,
 }
 
-/// Reports over which a peer's waiting is measured.
+/// Reports, and chunks per engine, over which a peer's waiting is measured.
 const EPOCH: usize = 16;
 
 impl PeerPace {
@@ -207,17 +210,19 @@ impl PeerPace {
     /// A report arrived at `now` with chunks that took `compute` in all.
     pub(crate) fn heard(&mut self, now: Duration, chunks: usize, compute: Duration) {
         self.epoch = match self.epoch {
-            None => Some((now, Duration::ZERO, 0)),
-            Some((start, busy, reports)) if reports + 1 < EPOCH => {
-                Some((start, busy + compute, reports + 1))
-            }
-            Some((start, busy, _)) => {
-                let span = now.saturating_sub(start);
-                let waited = span.saturating_sub((busy + compute) / self.engines);
-                if waited > span / 8 {
-                    self.window_time = (self.window_time * 2).min(MAX_WINDOW_TIME);
+            None => Some((now, Duration::ZERO, 0, 0)),
+            Some((start, busy, reports, done)) => {
+                let (busy, reports, done) = (busy + compute, reports + 1, done + chunks as u64);
+                if reports < EPOCH || done < (EPOCH as u64) * self.engines as u64 {
+                    Some((start, busy, reports, done))
+                } else {
+                    let span = now.saturating_sub(start);
+                    let waited = span.saturating_sub(busy / self.engines);
+                    if waited > span / 8 {
+                        self.window_time = (self.window_time * 2).min(MAX_WINDOW_TIME);
+                    }
+                    Some((now, Duration::ZERO, 0, 0))
                 }
-                Some((now, Duration::ZERO, 0))
             }
         };
         self.computed += compute;
@@ -349,6 +354,20 @@ mod tests {
         // widens it past them.
         assert_eq!(paced(1, us(3000), 2, Duration::ZERO, 100), 4);
         assert_eq!(paced(1, us(3000), 2, us(3000), 2 * EPOCH as u32 + 1), 6);
+    }
+
+    #[test]
+    fn a_node_whose_results_come_in_bursts_does_not_look_starved() {
+        // 64 engines finish their 10 ms chunks together, and their node's
+        // dispatcher sends each result alone: bursts of reports, 10 ms apart.
+        let (ms, us) = (Duration::from_millis, Duration::from_micros);
+        let mut pace = PeerPace::new(64);
+        for round in 1..=40 {
+            for engine in 0..64 {
+                pace.heard(ms(10) * round + us(2) * engine, 1, ms(10));
+            }
+        }
+        assert_eq!(pace.window_time, WINDOW_TIME);
     }
 
     #[test]
