@@ -20,16 +20,14 @@ MCPI_SLURM_BINS. The cluster is torn down at the end of the session whatever hap
 import collections
 import os
 import re
-import signal
 import subprocess
-import sys
 import time
 
 import h5py
 import pytest
 from checkpoint_files import saved_chunks
 from slurm_cluster import FINISHED, REPO, Cluster, alive, clean_env, h5attrs, lines_matching
-from test_slurm import BINS, FIRST, SEED, Checks, _show_logs_after_failures, \
+from test_slurm import BINS, FIRST, SEED, Checks, _show_logs_after_failures, running, \
     sigterm_tears_down, world  # noqa: F401  (fixtures)
 
 SAMPLES = "1e9"
@@ -76,25 +74,7 @@ def nodes(world, request):
     """Three nodes of 2 CPUs, up; `down` at the end of the session whatever happened."""
     c = Cluster(os.path.join(world, "nodes"), os.path.join(world, "submit"),
                 int(os.environ.get("MCPI_TEST_JOB_TIMEOUT", "120")), nodes=3, cpus=2)
-    try:
-        up = c.local("up")
-        if up.returncode != 0:
-            pytest.fail(f"slurm-local.sh up: exit {up.returncode}\n{up.stdout}{up.stderr}",
-                        pytrace=False)
-        c.up_output = up.stderr
-        c.daemons = c.pids()
-        yield c
-    finally:
-        signal.signal(signal.SIGTERM, lambda *_: None)
-        signal.signal(signal.SIGINT, lambda *_: None)
-        try:
-            _show_logs_after_failures(c, request)
-            down = c.local("down")
-            if down.returncode != 0:
-                print(f"slurm-local.sh down: exit {down.returncode}\n{down.stderr}",
-                      file=sys.__stderr__)
-        finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield from running(c, request)
 
 
 def _text(v):

@@ -150,6 +150,11 @@ def cluster(world, request):
     after test_down_stops_exactly_its_daemons finds nothing to do)."""
     c = Cluster(os.environ.get("SLURM_LOCAL_DIR") or os.path.join(world, "cluster"),
                 os.path.join(world, "submit"), int(os.environ.get("MCPI_TEST_JOB_TIMEOUT", "120")))
+    yield from running(c, request)
+
+
+def running(c, request):
+    """Brings cluster `c` up, yields it, and brings it down whatever happened (a fixture's body)."""
     try:
         up = c.local("up")
         if up.returncode != 0:
