@@ -278,14 +278,10 @@ pub(crate) fn example_engine(id: u32, pid: u32) -> EngineRow {
     }
 }
 
-/// A run of `chunks` chunks for tests: one session of two engines on
-/// ranks 1 and 2, with `rows` (of that session) done.
+/// The session of [`example_record`], with no chunk done.
 #[cfg(test)]
-pub(crate) fn example_record(chunks: u64, rows: Vec<ChunkRow>) -> RunRecord {
-    let engines: Vec<EngineRow> = (0..2).map(|id| example_engine(id, 100 + id)).collect();
-    let samples: u64 = rows.iter().map(|r| r.samples).sum();
-    let inside: u64 = rows.iter().map(|r| r.inside).sum();
-    let session = SessionRow {
+pub(crate) fn example_session() -> SessionRow {
+    SessionRow {
         session: 0,
         started_utc: "2026-11-29T00:00:00Z".into(),
         mode: "balanced".into(),
@@ -296,10 +292,23 @@ pub(crate) fn example_record(chunks: u64, rows: Vec<ChunkRow>) -> RunRecord {
         elapsed_s: 1.0,
         startup_s: 0.1,
         controller_cpu_s: 0.01,
-        chunks_done: rows.len() as u64,
+        chunks_done: 0,
         signal: 0,
         controller_pid: 1,
         controller_host: "node".into(),
+    }
+}
+
+/// A run of `chunks` chunks for tests: one session of two engines on
+/// ranks 1 and 2, with `rows` (of that session) done.
+#[cfg(test)]
+pub(crate) fn example_record(chunks: u64, rows: Vec<ChunkRow>) -> RunRecord {
+    let engines: Vec<EngineRow> = (0..2).map(|id| example_engine(id, 100 + id)).collect();
+    let samples: u64 = rows.iter().map(|r| r.samples).sum();
+    let inside: u64 = rows.iter().map(|r| r.inside).sum();
+    let session = SessionRow {
+        chunks_done: rows.len() as u64,
+        ..example_session()
     };
     let summary = Summary {
         schema_version: SCHEMA_VERSION,

@@ -412,6 +412,7 @@ pub(crate) fn load(path: &Path) -> Result<Stored, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::example_session;
 
     fn row(chunk_id: u64, samples: u64) -> ChunkRow {
         ChunkRow {
@@ -429,20 +430,10 @@ mod tests {
 
     fn session() -> SessionRow {
         SessionRow {
-            session: 0,
-            started_utc: "2026-11-29T00:00:00Z".into(),
-            mode: "balanced".into(),
-            schedule: "dynamic".into(),
-            ranks: 3,
-            engines: 2,
-            engines_used: 2,
-            elapsed_s: 1.0,
-            startup_s: 0.1,
             controller_cpu_s: 0.0,
             chunks_done: 2,
             signal: 15,
-            controller_pid: 1,
-            controller_host: "node".into(),
+            ..example_session()
         }
     }
 
