@@ -384,18 +384,19 @@ fn a_signal_on_one_engine_halts_the_controller_and_every_engine() {
     interrupted(Mode::Direct, Some(2), SIGTERM, 7);
 }
 
-#[test]
-fn engines_still_computing_after_the_grace_time_are_stranded() {
+/// Balanced mode, two engines: engine 0's chunks take 2 s, engine 1's 5 ms
+/// (long enough not to widen its window, see pace::window). Once three
+/// chunks are in, the controller is signalled `signals` times. Returns the
+/// outcome and the chunks that came in.
+fn straggler_signalled(grace: Duration, signals: usize) -> (Outcome, usize) {
     let job = job(Mode::Balanced, 20, &all(2), 1);
-    // Engine 0's chunks take 2 s, ten times the grace time; engine 1's are
-    // long enough not to widen its window (see pace::window).
     let work = |engine: usize, chunk| {
         let d = if engine == 0 { 2000 } else { 5 };
         slow(&job, Duration::from_millis(d), chunk)
     };
     let cluster = Cluster {
         job: &job,
-        grace: Duration::from_millis(200),
+        grace,
         work: &work,
         controller: TestAlarm::default(),
         engines: vec![TestAlarm::default(); 2],
@@ -405,10 +406,20 @@ fn engines_still_computing_after_the_grace_time_are_stranded() {
         if matches!(news, News::Chunk(_)) {
             seen += 1;
             if seen == 3 {
-                cluster.controller.raise(SIGTERM);
+                for _ in 0..signals {
+                    cluster.controller.raise(SIGTERM);
+                }
             }
         }
     });
+    (outcome, seen)
+}
+
+#[test]
+fn engines_still_computing_after_the_grace_time_are_stranded() {
+    // Engine 0's chunks take ten times the grace time.
+    let grace = Duration::from_millis(200);
+    let (outcome, seen) = straggler_signalled(grace, 1);
     assert_eq!(outcome.signal, Some(SIGTERM));
     assert_eq!(outcome.stranded, [0], "engine 0 is still computing");
     assert_eq!(seen, 3, "only engine 1's chunks came in");
@@ -416,35 +427,14 @@ fn engines_still_computing_after_the_grace_time_are_stranded() {
     // deadline bounds its elapsed time from below), before engine 0's chunk
     // ended.
     let waited = outcome.elapsed;
-    assert!(waited >= cluster.grace, "waited {waited:?}");
+    assert!(waited >= grace, "waited {waited:?}");
     assert!(waited < Duration::from_secs(2), "waited {waited:?}");
 }
 
 #[test]
 fn a_second_signal_gives_the_engines_still_computing_up_at_once() {
-    let job = job(Mode::Balanced, 20, &all(2), 1);
-    // Engine 0's chunks take 2 s; the grace time is far longer.
-    let work = |engine: usize, chunk| {
-        let d = if engine == 0 { 2000 } else { 1 };
-        slow(&job, Duration::from_millis(d), chunk)
-    };
-    let cluster = Cluster {
-        job: &job,
-        grace: Duration::from_secs(600),
-        work: &work,
-        controller: TestAlarm::default(),
-        engines: vec![TestAlarm::default(); 2],
-    };
-    let mut seen = 0;
-    let outcome = cluster.run_all(&mut |news| {
-        if matches!(news, News::Chunk(_)) {
-            seen += 1;
-            if seen == 3 {
-                cluster.controller.raise(SIGTERM);
-                cluster.controller.raise(SIGTERM);
-            }
-        }
-    });
+    // The grace time is far longer than engine 0's chunks.
+    let (outcome, _) = straggler_signalled(Duration::from_secs(600), 2);
     assert_eq!(outcome.signal, Some(SIGTERM));
     assert!(outcome.hurried);
     // Engine 1 may not have said goodbye yet either: nobody waits for it.
