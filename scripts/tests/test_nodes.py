@@ -26,9 +26,9 @@ import time
 import h5py
 import pytest
 from checkpoint_files import saved_chunks
-from slurm_cluster import FINISHED, REPO, Cluster, alive, clean_env, h5attrs, lines_matching
-from test_slurm import BINS, FIRST, SEED, Checks, _show_logs_after_failures, running, \
-    sigterm_tears_down, world  # noqa: F401  (fixtures)
+from slurm_cluster import FINISHED, REPO, Cluster, alive, h5attrs, lines_matching
+from test_slurm import BINS, FIRST, SEED, Checks, _show_logs_after_failures, plain_inside, \
+    running, sigterm_tears_down, world  # noqa: F401  (fixtures)
 
 SAMPLES = "1e9"
 CHUNKS = "2000"
@@ -47,26 +47,10 @@ def slow(engines):
     return ("--slow", ",".join(f"{e}=300" for e in range(engines)))
 
 
-def _single(world, impl, args, name):
-    """The inside count of `mpirun.IMPL -n 3 mcpi ARGS` on this host, outside Slurm."""
-    out = os.path.join(world, f"single-{impl}-{name}.h5")
-    if not os.path.exists(out):
-        flags = ["--oversubscribe"] if impl == "openmpi" else []
-        cmd = [f"mpirun.{impl}", *flags, "-n", "3", BINS[impl], "-q", *args, "-s", SEED,
-               "-o", out]
-        res = subprocess.run(cmd, cwd=world, timeout=120, stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True,
-                             env=clean_env(OMPI_ALLOW_RUN_AS_ROOT="1",
-                                           OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1"))
-        if res.returncode != 0:
-            pytest.fail(f"{' '.join(cmd)}: exit {res.returncode}\n{res.stderr}", pytrace=False)
-    return h5attrs(out)["inside"]
-
-
 @pytest.fixture(scope="session")
 def single(world):
     """single(impl, args, name): a single-node run's inside count, each run once."""
-    return lambda impl, args, name: _single(world, impl, args, name)
+    return lambda impl, args, name: plain_inside(world, impl, args, f"single-{impl}-{name}")
 
 
 @pytest.fixture(scope="session")

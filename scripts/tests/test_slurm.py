@@ -120,28 +120,29 @@ def repo_results():
     return sorted(os.listdir(path)) if os.path.isdir(path) else []
 
 
+def plain_inside(world, impl, args, name):
+    """The inside count of a plain `mpirun.IMPL -n 3 mcpi ARGS` run on this host, outside
+    Slurm, with the tests' seed; run once per `name` (its file is kept in `world`)."""
+    out = os.path.join(world, f"{name}.h5")
+    if not os.path.exists(out):
+        flags = ["--oversubscribe"] if impl == "openmpi" else []
+        cmd = [f"mpirun.{impl}", *flags, "-n", "3", BINS[impl], "-q", *args, "-s", SEED,
+               "-o", out]
+        res = subprocess.run(cmd, cwd=world, timeout=120, stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True,
+                             env=clean_env(OMPI_ALLOW_RUN_AS_ROOT="1",
+                                           OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1"))
+        if res.returncode != 0:
+            pytest.fail(f"{' '.join(cmd)}: exit {res.returncode}\n{res.stderr}", pytrace=False)
+    return h5attrs(out)["inside"]
+
+
 @pytest.fixture(scope="session")
 def plain(world):
     """inside(impl, samples): the inside count of a plain `mpirun.IMPL -n 3` run with the
     tests' seed (each run once)."""
-    counts = {}
-
-    def inside(impl, samples=SAMPLES):
-        if (impl, samples) not in counts:
-            out = os.path.join(world, f"plain-{impl}-{samples}.h5")
-            flags = ["--oversubscribe"] if impl == "openmpi" else []
-            cmd = [f"mpirun.{impl}", *flags, "-n", "3", BINS[impl], "-q", "-n", samples,
-                   "-s", SEED, "-o", out]
-            res = subprocess.run(cmd, cwd=world, timeout=120, stdin=subprocess.DEVNULL,
-                                 capture_output=True, text=True,
-                                 env=clean_env(OMPI_ALLOW_RUN_AS_ROOT="1",
-                                               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1"))
-            if res.returncode != 0:
-                pytest.fail(f"{' '.join(cmd)}: exit {res.returncode}\n{res.stderr}", pytrace=False)
-            counts[impl, samples] = h5attrs(out)["inside"]
-        return counts[impl, samples]
-
-    return inside
+    return lambda impl, samples=SAMPLES: plain_inside(
+        world, impl, ["-n", samples], f"plain-{impl}-{samples}")
 
 
 @pytest.fixture(scope="session")
