@@ -123,7 +123,8 @@ pub(crate) fn serve(
 
 /// Whether an engine holding `held` results, the first for `held_for`, with
 /// `queued` chunks still to compute, sends them now (see the module's
-/// documentation). The scale model's engines follow it too.
+/// documentation). Node dispatchers and the scale model's engines follow it
+/// too.
 pub(crate) fn hand_in(held: usize, queued: usize, held_for: Duration) -> bool {
     held >= queued || held >= HOLD_MOST || held_for >= HOLD_TIME
 }

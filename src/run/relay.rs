@@ -10,15 +10,13 @@
 //! holds several chunks, each about as long as the dispatcher's own).
 
 use super::dispatch::share;
+use super::engine::hand_in;
 use super::pace::{self, Backoff};
 use super::transport::{Alarm, ChunkResult, Clock, ControllerLink, EngineLink, Order, Report};
 use super::{poll, straggle, Event};
 use crate::config::Job;
 use std::collections::VecDeque;
 use std::time::Duration;
-
-/// The longest results are held back before going to rank 0.
-const HOLD_TIME: Duration = Duration::from_millis(5);
 
 /// Serves one session as engine `engine` and dispatcher of the engines
 /// behind `down`, for the controller behind `up`; `work` computes a chunk.
@@ -108,7 +106,7 @@ pub(crate) fn relay(
             // is computed.
             let queued =
                 node.pending.len() + node.mine.len() + node.in_flight.iter().sum::<usize>();
-            if node.held.len() >= queued || clock.now() - node.held_since >= HOLD_TIME {
+            if hand_in(node.held.len(), queued, clock.now() - node.held_since) {
                 node.send_held(up);
             }
             continue;
