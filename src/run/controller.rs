@@ -123,9 +123,9 @@ pub(crate) fn control(
                 gap = (gap * 7 + now.saturating_sub(last_heard)) / 8;
                 last_heard = now;
                 backoff.set_eager(gap < pace::EAGER_GAP);
-                let mut compute = Duration::ZERO;
+                let mut compute_s = 0.0;
                 for result in &results {
-                    compute += Duration::from_secs_f64(result.compute_s);
+                    compute_s += result.compute_s;
                     sent_back[peer].0 += 1;
                     sent_back[peer].1 += result.inside;
                     let chunk = result.chunk_id as usize;
@@ -137,6 +137,7 @@ pub(crate) fn control(
                     }
                 }
                 received += results.len();
+                let compute = Duration::from_secs_f64(compute_s);
                 computed += compute;
                 if paces[peer].chunks() == 0 {
                     unheard -= 1;
