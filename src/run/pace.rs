@@ -139,7 +139,7 @@ pub(crate) fn tail_sleep_cap(left: Duration) -> Duration {
 /// round trip to the controller, its reaction (its sleep, up to half the
 /// queued work, see [`sleep_cap`]), and the results an engine holds back
 /// (half its window, see [`super::engine`]); and enough that an engine
-/// reports at most every millisecond or so, so that the controller's CPU
+/// reports only every 2 ms or so (half a window), so that the controller's CPU
 /// stays near 1 % of a core whatever the chunk size (measured: 500 µs gave
 /// the controller 6 % of a core with 0.5 ms chunks and 16 % with 45 µs
 /// chunks, 4 ms gave 3 %). A peer that still starves gets a wider window
@@ -187,10 +187,18 @@ pub(crate) struct PeerPace {
     engines: u32,
     computed: Duration,
     chunks: u64,
-    /// The current epoch: when its first report came, and the compute time,
-    /// the reports and the chunks since.
-    epoch: Option<(Duration, Duration, usize, u64)>,
+    /// The stretch of reports being measured, from the first report on.
+    epoch: Option<Epoch>,
     window_time: Duration,
+}
+
+/// Reports since `start`: how many, their chunks and compute time.
+#[derive(Clone, Copy, Debug)]
+struct Epoch {
+    start: Duration,
+    reports: usize,
+    chunks: u64,
+    busy: Duration,
 }
 
 /// Reports, and chunks per engine, over which a peer's waiting is measured.
@@ -209,22 +217,33 @@ impl PeerPace {
 
     /// A report arrived at `now` with chunks that took `compute` in all.
     pub(crate) fn heard(&mut self, now: Duration, chunks: usize, compute: Duration) {
-        self.epoch = match self.epoch {
-            None => Some((now, Duration::ZERO, 0, 0)),
-            Some((start, busy, reports, done)) => {
-                let (busy, reports, done) = (busy + compute, reports + 1, done + chunks as u64);
-                if reports < EPOCH || done < (EPOCH as u64) * self.engines as u64 {
-                    Some((start, busy, reports, done))
+        let fresh = Epoch {
+            start: now,
+            reports: 0,
+            chunks: 0,
+            busy: Duration::ZERO,
+        };
+        self.epoch = Some(match self.epoch {
+            None => fresh,
+            Some(e) => {
+                let e = Epoch {
+                    reports: e.reports + 1,
+                    chunks: e.chunks + chunks as u64,
+                    busy: e.busy + compute,
+                    ..e
+                };
+                if e.reports < EPOCH || e.chunks < (EPOCH as u64) * u64::from(self.engines) {
+                    e
                 } else {
-                    let span = now.saturating_sub(start);
-                    let waited = span.saturating_sub(busy / self.engines);
+                    let span = now.saturating_sub(e.start);
+                    let waited = span.saturating_sub(e.busy / self.engines);
                     if waited > span / 8 {
                         self.window_time = (self.window_time * 2).min(MAX_WINDOW_TIME);
                     }
-                    Some((now, Duration::ZERO, 0, 0))
+                    fresh
                 }
             }
-        };
+        });
         self.computed += compute;
         self.chunks += chunks as u64;
     }
@@ -238,7 +257,7 @@ impl PeerPace {
     pub(crate) fn typical(&self) -> Duration {
         match self.chunks {
             0 => Duration::ZERO,
-            n => self.computed / n.min(u32::MAX as u64) as u32,
+            n => self.computed.div_f64(n as f64),
         }
     }
 
